@@ -1,0 +1,18 @@
+"""Reading structures (extended XYZ, MAD layout, any ASE format) and per-atom cutoff files."""
+
+from .atoms import atoms_to_data, data_to_atoms, read_structures
+from .cutoffs import CutoffSpec, load_cutoffs, save_cutoffs
+from .mad import MAD_BENCH_SUBSETS, MAD_SUBSETS, normalize_subset, read_mad
+
+__all__ = [
+    "read_structures",
+    "atoms_to_data",
+    "data_to_atoms",
+    "read_mad",
+    "normalize_subset",
+    "MAD_SUBSETS",
+    "MAD_BENCH_SUBSETS",
+    "CutoffSpec",
+    "load_cutoffs",
+    "save_cutoffs",
+]
