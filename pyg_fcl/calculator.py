@@ -1,0 +1,221 @@
+"""ASE calculator for FCL models, with per-atom cutoffs and a Verlet-skin neighbour list.
+
+The neighbour search runs at ``r_max + skin`` and is reused across calls (MD steps): each call
+recomputes the distances of the listed pairs from the current positions, keeps those below
+``r_max`` as the model's ``r_max`` graph (the cache of
+:class:`~pyg_fcl.transforms.FlexibleRadiusGraph`), and the model prunes that to the per-atom
+cutoffs. No pair within ``r_max`` can be missing while no atom has moved more than ``skin / 2``
+since the search (a pair's distance changes by at most the sum of the two displacements), so the
+model sees exactly the edges it would see with a fresh search. The list is rebuilt when an atom
+moved further, or when the cell, the periodicity or the atoms changed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+from torch import Tensor
+from torch_geometric.data import Data
+
+from .data import CutoffSpec, load_cutoffs
+from .neighbors import radius_graph
+from .transforms import compute_edge_cutoff
+
+__all__ = ["FCLCalculator"]
+
+CutoffsLike = None | float | Mapping | CutoffSpec | Sequence[float] | np.ndarray | Tensor | str
+
+
+def _as_spec(cutoffs: CutoffsLike, r_max: float) -> CutoffSpec | None:
+    if cutoffs is None or isinstance(cutoffs, CutoffSpec):
+        return cutoffs
+    if isinstance(cutoffs, str):
+        return load_cutoffs(cutoffs)
+    if isinstance(cutoffs, (int, float)) and not isinstance(cutoffs, bool):
+        return CutoffSpec.uniform(float(cutoffs), r_max=r_max)
+    if isinstance(cutoffs, Mapping):
+        return CutoffSpec.from_elements(cutoffs, r_max=r_max)
+    if isinstance(cutoffs, Tensor):
+        return CutoffSpec.from_atoms(cutoffs, r_max=r_max)
+    if isinstance(cutoffs, (Sequence, np.ndarray)):
+        return CutoffSpec.from_atoms(
+            [float(v) for v in np.asarray(cutoffs).reshape(-1)], r_max=r_max
+        )
+    raise ValueError(
+        f"cutoffs must be None, a number, an element mapping, a CutoffSpec, a per-atom array or "
+        f"a cutoffs file path; got {type(cutoffs).__name__}"
+    )
+
+
+class FCLCalculator(Calculator):
+    """ASE calculator: energy, forces, stress (periodic) and free energy of an FCL model.
+
+    Args:
+        model: an FCL model (``r_max``, ``edge_rule``; ``model(data, compute_stress)``).
+        cutoffs: ``None`` (``r_max`` everywhere), one global cutoff (float), a mapping element
+            (symbol or atomic number) -> cutoff, a :class:`~pyg_fcl.data.CutoffSpec`, a per-atom
+            array ``[num_atoms]``, or the path of a cutoffs JSON file. Every cutoff must be in
+            ``(0, r_max]``.
+        device (str or torch.device): where the model runs.
+        skin (float): Verlet skin (Å); the neighbour list is searched at ``r_max + skin`` and
+            rebuilt once an atom moved more than ``skin / 2``. ``0`` rebuilds on every move.
+        neighbor_backend (str): backend of :func:`pyg_fcl.neighbors.radius_graph`.
+        **kwargs: passed to :class:`ase.calculators.calculator.Calculator`.
+
+    Attributes:
+        stats (dict): ``calls``, ``builds`` (neighbour searches), ``seconds`` (total in
+            :meth:`calculate`), ``last_num_edges`` (edges the model saw in the last call).
+
+    Example::
+
+        atoms.calc = FCLCalculator(load_model("model.pt"), cutoffs={"H": 3.8, "C": 4.6, "O": 4.4})
+        atoms.get_forces()
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        cutoffs: CutoffsLike = None,
+        device: str | torch.device = "cpu",
+        skin: float = 0.5,
+        neighbor_backend: str = "auto",
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not skin >= 0:
+            raise ValueError(f"skin must be >= 0, got skin={skin!r}")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.r_max = float(model.r_max)
+        self.dtype = next((p.dtype for p in model.parameters()), torch.get_default_dtype())
+        self.spec = _as_spec(cutoffs, self.r_max)
+        self.skin = float(skin)
+        self.neighbor_backend = neighbor_backend
+        self._nl: dict | None = None
+        self.stats = {"calls": 0, "builds": 0, "seconds": 0.0, "last_num_edges": 0}
+
+    # ------------------------------------------------------------------ cutoffs
+    def set_cutoffs(self, cutoffs: CutoffsLike) -> None:
+        """Replace the cutoffs (the neighbour list stays valid)."""
+        self.spec = _as_spec(cutoffs, self.r_max)
+        self.results = {}
+
+    def cutoff_tensor(self, atoms: Atoms) -> Tensor:
+        """Per-atom cutoffs ``[num_atoms]`` for ``atoms``."""
+        n = len(atoms)
+        if self.spec is None:
+            return torch.full((n,), self.r_max, dtype=self.dtype, device=self.device)
+        cutoff = self.spec.per_atom(torch.as_tensor(atoms.numbers), dtype=torch.float64)
+        bad = cutoff > self.r_max * (1 + 1e-9)
+        if bool(bad.any()):
+            atom = int(bad.nonzero()[0, 0])
+            raise ValueError(
+                f"cutoff {float(cutoff[atom])} of atom {atom} exceeds r_max={self.r_max}"
+            )
+        return cutoff.clamp(max=self.r_max).to(dtype=self.dtype, device=self.device)
+
+    # ------------------------------------------------------------------ neighbour list
+    def _needs_rebuild(self, atoms: Atoms) -> bool:
+        nl = self._nl
+        if nl is None:
+            return True
+        if (
+            len(atoms) != len(nl["numbers"])
+            or not np.array_equal(atoms.numbers, nl["numbers"])
+            or not np.array_equal(atoms.pbc, nl["pbc"])
+            or not np.array_equal(np.asarray(atoms.cell[:]), nl["cell"])
+        ):
+            return True
+        disp = np.linalg.norm(atoms.positions - nl["positions"], axis=1)
+        return bool(disp.size and disp.max() > 0.5 * self.skin)
+
+    def _build(self, atoms: Atoms, pos: Tensor, cell: Tensor, pbc: Tensor) -> None:
+        periodic = bool(pbc.any())
+        edge_index, edge_shift = radius_graph(
+            pos,
+            self.r_max + self.skin,
+            cell=cell if periodic else None,
+            pbc=pbc if periodic else None,
+            backend=self.neighbor_backend,
+        )
+        self._nl = {
+            "edge_index": edge_index,
+            "edge_shift": edge_shift,
+            "positions": atoms.positions.copy(),
+            "numbers": atoms.numbers.copy(),
+            "pbc": atoms.pbc.copy(),
+            "cell": np.asarray(atoms.cell[:]).copy(),
+        }
+        self.stats["builds"] += 1
+
+    def graph_data(self, atoms: Atoms) -> Data:
+        """The model input for ``atoms``: fields plus the ``r_max`` graph cache from the skin list.
+
+        Returns:
+            Data: ``z``, ``pos``, ``cell`` ``[1, 3, 3]``, ``pbc`` ``[1, 3]``, ``batch``,
+            ``cutoff`` ``[num_atoms]`` and ``rmax_edge_index``, ``rmax_edge_shift``,
+            ``rmax_edge_length``, ``rmax_graph_cutoff``.
+        """
+        pos = torch.as_tensor(atoms.positions, dtype=self.dtype, device=self.device)
+        cell = torch.as_tensor(np.asarray(atoms.cell[:]), dtype=self.dtype, device=self.device)
+        cell = cell.reshape(1, 3, 3)
+        pbc = torch.as_tensor(atoms.pbc, dtype=torch.bool, device=self.device).reshape(1, 3)
+        if self._needs_rebuild(atoms):
+            self._build(atoms, pos, cell, pbc)
+        edge_index, edge_shift = self._nl["edge_index"], self._nl["edge_shift"]
+        j, i = edge_index
+        vec = pos[j] - pos[i]
+        if bool(pbc.any()):
+            vec = vec + edge_shift.to(self.dtype) @ cell[0]
+        length = vec.norm(dim=-1)
+        keep = length < self.r_max
+        n = len(atoms)
+        return Data(
+            z=torch.as_tensor(atoms.numbers, dtype=torch.long, device=self.device),
+            pos=pos,
+            cell=cell,
+            pbc=pbc,
+            batch=torch.zeros(n, dtype=torch.long, device=self.device),
+            cutoff=self.cutoff_tensor(atoms),
+            rmax_edge_index=edge_index[:, keep],
+            rmax_edge_shift=edge_shift[keep],
+            rmax_edge_length=length[keep],
+            rmax_graph_cutoff=torch.full((1,), self.r_max, dtype=torch.float64, device=self.device),
+        )
+
+    # ------------------------------------------------------------------ ASE
+    def calculate(
+        self,
+        atoms: Atoms | None = None,
+        properties: Sequence[str] = ("energy",),
+        system_changes: Sequence[str] = all_changes,
+    ) -> None:
+        super().calculate(atoms, properties, system_changes)
+        start = time.perf_counter()
+        atoms = self.atoms
+        want_stress = "stress" in properties
+        if want_stress and not atoms.pbc.all():
+            raise PropertyNotImplementedError("stress needs a structure periodic in 3 directions")
+        data = self.graph_data(atoms)
+        out = self.model(data, compute_stress=want_stress)
+        energy = float(out["energy"].detach().reshape(-1)[0])
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "forces": out["forces"].detach().cpu().double().numpy().reshape(-1, 3),
+        }
+        if want_stress:
+            stress = out["stress"].detach().cpu().double().numpy().reshape(3, 3)
+            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
+        self.stats["calls"] += 1
+        self.stats["seconds"] += time.perf_counter() - start
+        edge_cutoff = compute_edge_cutoff(data.cutoff, data.rmax_edge_index, self.model.edge_rule)
+        self.stats["last_num_edges"] = int((data.rmax_edge_length < edge_cutoff).sum())
