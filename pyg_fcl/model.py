@@ -108,7 +108,9 @@ class FCLModel(nn.Module):
         z = data.z
         if z.dtype != torch.long:
             raise ValueError(f"data.z must be an integer tensor of atomic numbers, got {z.dtype}")
-        if z.numel() and (z.min() < 1 or z.max() >= _MAX_Z or not bool(self.known_elements[z].all())):
+        if z.numel() and (
+            z.min() < 1 or z.max() >= _MAX_Z or not bool(self.known_elements[z].all())
+        ):
             unknown = sorted({int(v) for v in z[~self.known_elements[z.clamp(0, _MAX_Z - 1)]]})
             raise ValueError(
                 f"structure contains elements {unknown} that the model does not know "
@@ -143,9 +145,11 @@ class FCLModel(nn.Module):
     def normalize_energy(self, node_energy: Tensor, z: Tensor) -> Tensor:
         """``scale * raw + shift + E0[z]``: per-atom energies ``[num_nodes]`` in eV."""
         e0 = self.atomic_energies.to(node_energy.dtype)[z]
-        return node_energy * self.energy_scale.to(node_energy.dtype) + self.energy_shift.to(
-            node_energy.dtype
-        ) + e0
+        return (
+            node_energy * self.energy_scale.to(node_energy.dtype)
+            + self.energy_shift.to(node_energy.dtype)
+            + e0
+        )
 
     @torch.no_grad()
     def set_energy_normalization(

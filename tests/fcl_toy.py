@@ -39,8 +39,12 @@ class ToyPairModel(FCLModel):
         rc = self.edge_cutoff(data)
         j, i = data.edge_index
         feats = torch.cat(
-            [r[:, None] / self.r_max, rc[:, None] / self.r_max, self.embed(data.z[i]),
-             self.embed(data.z[j])],
+            [
+                r[:, None] / self.r_max,
+                rc[:, None] / self.r_max,
+                self.embed(data.z[i]),
+                self.embed(data.z[j]),
+            ],
             dim=-1,
         ).to(r.dtype)
         pair = self.mlp(feats).squeeze(-1) * polynomial_envelope(r, rc)

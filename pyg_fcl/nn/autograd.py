@@ -85,9 +85,7 @@ def forces_and_stress(
         with zero cell volume), or ``None`` when no strain was attached.
     """
     inputs = [geometry.leaf] if geometry.strain is None else [geometry.leaf, geometry.strain]
-    grads = torch.autograd.grad(
-        energy.sum(), inputs, create_graph=create_graph, allow_unused=True
-    )
+    grads = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph, allow_unused=True)
     forces = -grads[0] if grads[0] is not None else torch.zeros_like(geometry.leaf)
     if geometry.strain is None:
         return forces, None
