@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="command")
-    for name, module in _SUBCOMMANDS.items():
+    for module in _SUBCOMMANDS.values():
         try:
             mod = importlib.import_module(module, __name__)
         except ModuleNotFoundError as err:
