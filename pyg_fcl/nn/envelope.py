@@ -22,9 +22,13 @@ __all__ = ["PolynomialEnvelope", "CosineEnvelope", "polynomial_envelope", "cosin
 
 
 def _ratio(r: Tensor, r_c: Tensor | float) -> Tensor:
-    # Clamping x to [0, 1] makes the envelope exactly 0 beyond the cutoff with an exactly zero
-    # gradient there (the polynomial and its first two derivatives vanish at x = 1).
+    # x clamped to [0, 1]: no overflow or NaN far beyond the cutoff, even in float32.
     return (r / r_c).clamp(min=0.0, max=1.0)
+
+
+def _cut(u: Tensor, r: Tensor, r_c: Tensor | float) -> Tensor:
+    # Exactly 0, with exactly zero derivatives (of any order, in r and r_c), for r >= r_c.
+    return torch.where(r < r_c, u, torch.zeros((), dtype=u.dtype, device=u.device))
 
 
 def polynomial_envelope(r: Tensor, r_c: Tensor | float, p: int = 5) -> Tensor:
@@ -55,7 +59,7 @@ def cosine_envelope(r: Tensor, r_c: Tensor | float) -> Tensor:
     Returns:
         Tensor: envelope values, same shape as ``r``; ``0`` for ``r >= r_c``.
     """
-    return 0.5 * (torch.cos(math.pi * _ratio(r, r_c)) + 1.0)
+    return _cut(0.5 * (torch.cos(math.pi * _ratio(r, r_c)) + 1.0), r, r_c)
 
 
 class PolynomialEnvelope(nn.Module):

@@ -82,12 +82,6 @@ def test_exactly_zero_with_zero_gradient_beyond_cutoff(envelope):
         assert bool((value.abs() <= 1e-12).all()), value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="envelope.py clamps x to [0, 1], and clamp passes the gradient at x == 1 exactly, so "
-    "the derivatives at r == r_c are rounding residues (~1e-16), not exactly 0 as the contract "
-    "says for r >= r_c; fix: mask with torch.where(r < r_c, u, 0), then drop this marker",
-)
 @pytest.mark.parametrize("envelope", [polynomial_envelope, cosine_envelope])
 def test_derivatives_exactly_zero_at_cutoff(envelope):
     r_c = torch.tensor([3.0, 5.0, 7.0], dtype=torch.float64)
