@@ -44,9 +44,8 @@ def polynomial_envelope(r: Tensor, r_c: Tensor | float, p: int = 5) -> Tensor:
     """
     x = _ratio(r, r_c)
     xp = x.pow(p)
-    return (
-        1.0 - 0.5 * (p + 1) * (p + 2) * xp + p * (p + 2) * xp * x - 0.5 * p * (p + 1) * xp * x * x
-    )
+    u = 1.0 - 0.5 * (p + 1) * (p + 2) * xp + p * (p + 2) * xp * x - 0.5 * p * (p + 1) * xp * x * x
+    return _cut(u, r, r_c)
 
 
 def cosine_envelope(r: Tensor, r_c: Tensor | float) -> Tensor:
