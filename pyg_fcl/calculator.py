@@ -27,7 +27,7 @@ from .data import CutoffSpec, load_cutoffs
 from .neighbors import radius_graph
 from .transforms import compute_edge_cutoff
 
-__all__ = ["FCLCalculator"]
+__all__ = ["FCLCalculator", "run_md"]
 
 CutoffsLike = None | float | Mapping | CutoffSpec | Sequence[float] | np.ndarray | Tensor | str
 
@@ -219,3 +219,106 @@ class FCLCalculator(Calculator):
         self.stats["seconds"] += time.perf_counter() - start
         edge_cutoff = compute_edge_cutoff(data.cutoff, data.rmax_edge_index, self.model.edge_rule)
         self.stats["last_num_edges"] = int((data.rmax_edge_length < edge_cutoff).sum())
+
+
+def run_md(
+    atoms: Atoms,
+    steps: int,
+    timestep_fs: float = 0.5,
+    ensemble: str = "nve",
+    temperature: float = 300.0,
+    friction: float = 0.01,
+    seed: int = 0,
+    warmup: int = 3,
+    log=None,
+    log_every: int = 10,
+    trajectory: str | None = None,
+) -> dict:
+    """Run ASE molecular dynamics on ``atoms`` (its calculator attached) and time every step.
+
+    Velocities are drawn from Maxwell-Boltzmann at ``temperature`` (seeded), without net
+    momentum. ``nve`` is velocity Verlet; ``langevin`` is ASE's Langevin thermostat.
+
+    Args:
+        atoms (Atoms): the structure, with ``atoms.calc`` set (e.g. :class:`FCLCalculator`).
+        steps (int): MD steps.
+        timestep_fs (float): time step (fs).
+        ensemble (str): ``"nve"`` or ``"langevin"``.
+        temperature (float): initial (and Langevin) temperature (K).
+        friction (float): Langevin friction (1/fs).
+        seed (int): seed of the velocities and the Langevin noise.
+        warmup (int): first steps left out of the timing statistics.
+        log (callable, optional): called with a progress line every ``log_every`` steps.
+        log_every (int): steps between log lines.
+        trajectory (str, optional): ASE trajectory file to write every ``log_every`` steps.
+
+    Returns:
+        dict: ``steps``, ``seconds_per_step`` (mean after warm-up), ``median_seconds_per_step``,
+        ``total_seconds``, ``energy_drift_per_atom`` (max ``|E_tot(t) - E_tot(0)|`` / atoms, eV),
+        ``final_temperature`` (K), ``etot`` (total energy per step), and the calculator's
+        ``stats`` when it has any.
+    """
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import Stationary, thermalize_momenta
+    from ase.md.verlet import VelocityVerlet
+
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    rng = np.random.default_rng(seed)
+    thermalize_momenta(atoms, temperature, rng=rng)
+    Stationary(atoms)
+    dt = timestep_fs * units.fs
+    if ensemble == "nve":
+        dyn = VelocityVerlet(atoms, timestep=dt)
+    elif ensemble == "langevin":
+        dyn = Langevin(
+            atoms,
+            timestep=dt,
+            temperature_K=temperature,
+            friction=friction / units.fs,
+            fixcm=False,
+            rng=rng,
+        )
+    else:
+        raise ValueError(f"ensemble {ensemble!r} is not 'nve' or 'langevin'")
+    traj = None
+    if trajectory:
+        from ase.io.trajectory import Trajectory
+
+        traj = Trajectory(trajectory, "w", atoms)
+    n = len(atoms)
+    etot = [atoms.get_potential_energy() + atoms.get_kinetic_energy()]
+    times = []
+    for step in range(1, steps + 1):
+        start = time.perf_counter()
+        dyn.run(1)
+        times.append(time.perf_counter() - start)
+        etot.append(atoms.get_potential_energy() + atoms.get_kinetic_energy())
+        if step % log_every == 0 or step == steps:
+            if traj is not None:
+                traj.write(atoms)
+            if log is not None:
+                log(
+                    f"step {step}/{steps}: E_tot {etot[-1]:.6f} eV, T "
+                    f"{atoms.get_temperature():.1f} K, {times[-1] * 1e3:.1f} ms/step"
+                )
+    if traj is not None:
+        traj.close()
+    timed = times[warmup:] if len(times) > warmup else times
+    out = {
+        "steps": steps,
+        "num_atoms": n,
+        "ensemble": ensemble,
+        "timestep_fs": timestep_fs,
+        "seconds_per_step": float(np.mean(timed)),
+        "median_seconds_per_step": float(np.median(timed)),
+        "total_seconds": float(np.sum(times)),
+        "energy_drift_per_atom": float(np.max(np.abs(np.array(etot) - etot[0]))) / n,
+        "final_temperature": float(atoms.get_temperature()),
+        "etot": [float(e) for e in etot],
+    }
+    stats = getattr(atoms.calc, "stats", None)
+    if stats is not None:
+        out["stats"] = dict(stats)
+    return out

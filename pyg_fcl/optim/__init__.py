@@ -1,6 +1,6 @@
 """Post-training cutoff optimization: parametrizations, the optimizer, Pareto fronts."""
 
-from .evaluation import evaluate_cutoffs, resolve_cutoffs
+from .evaluation import evaluate_cutoffs
 from .optimizer import CutoffOptimizer, OptimizationResult
 from .parametrization import (
     PARAMETRIZATIONS,
@@ -24,5 +24,4 @@ __all__ = [
     "make_parametrization",
     "PARAMETRIZATIONS",
     "evaluate_cutoffs",
-    "resolve_cutoffs",
 ]

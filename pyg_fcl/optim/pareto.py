@@ -5,7 +5,7 @@ A front (``pyg-fcl optimize --out FRONT.json``) is a JSON object::
     {"format": "pyg-fcl-pareto", "version": 1,
      "settings": {...},                     # per, reference, cost kind, lr, epochs, model, data
      "r_max": {...},                        # hard-pruned evaluation at r_max
-     "global_scan": [{"cutoff": 4.0, "pairs_per_atom": ..., "force_rmse": ...}, ...],
+     "global_scan": [{"cutoff": 4.0, "pairs_per_atom": ..., "forces_rmse": ...}, ...],
      "points": [{"lambda": 1e-3,
                  "cutoffs": {...},          # a cutoffs file object (pyg_fcl.data format)
                  "pairs_per_atom": ..., "pairs_per_atom_rmax": ...,
@@ -55,7 +55,7 @@ class ParetoPoint:
 
     @property
     def force_rmse(self) -> float:
-        return self.evaluation["force_rmse"]
+        return self.evaluation["forces_rmse"]
 
     @property
     def pair_reduction(self) -> float:
@@ -69,7 +69,7 @@ class ParetoPoint:
             "pairs_per_atom": self.pairs_per_atom,
             "pairs_per_atom_rmax": self.rmax["pairs_per_atom"],
             "force_rmse": self.force_rmse,
-            "force_rmse_rmax": self.rmax["force_rmse"],
+            "force_rmse_rmax": self.rmax["forces_rmse"],
             "evaluation": self.evaluation,
             "history": self.history,
         }
@@ -112,13 +112,13 @@ class ParetoFront:
         """
         if not self.global_scan:
             return None
-        best = min(s["force_rmse"] for s in self.global_scan)
-        ok = [s for s in self.global_scan if s["force_rmse"] <= best * (1 + tolerance)]
+        best = min(s["forces_rmse"] for s in self.global_scan)
+        ok = [s for s in self.global_scan if s["forces_rmse"] <= best * (1 + tolerance)]
         return min(ok, key=lambda s: s["pairs_per_atom"])
 
     def table(self) -> str:
         """A plain-text table: λ, pairs per atom, reduction, force RMSE, relative increase."""
-        base_p, base_f = self.rmax["pairs_per_atom"], self.rmax["force_rmse"]
+        base_p, base_f = self.rmax["pairs_per_atom"], self.rmax["forces_rmse"]
         lines = [
             f"{'setting':>16} {'pairs/atom':>10} {'reduction':>9} {'F RMSE':>9} {'vs r_max':>8}",
         ]
@@ -131,7 +131,7 @@ class ParetoFront:
 
         lines.append(row("r_max", base_p, base_f))
         for s in self.global_scan:
-            lines.append(row(f"global {s['cutoff']:.2f} A", s["pairs_per_atom"], s["force_rmse"]))
+            lines.append(row(f"global {s['cutoff']:.2f} A", s["pairs_per_atom"], s["forces_rmse"]))
         for pt in self.points:
             lines.append(row(f"lambda {pt.lam:.0e}", pt.pairs_per_atom, pt.force_rmse))
         return "\n".join(lines)
@@ -203,7 +203,7 @@ class ParetoFront:
             scan = sorted(self.global_scan, key=lambda s: s["pairs_per_atom"])
             ax.plot(
                 [s["pairs_per_atom"] for s in scan],
-                [s["force_rmse"] for s in scan],
+                [s["forces_rmse"] for s in scan],
                 "s--",
                 color="gray",
                 label="global cutoffs (scan)",
@@ -211,7 +211,7 @@ class ParetoFront:
             for s in scan:
                 ax.annotate(
                     f"{s['cutoff']:.1f}",
-                    (s["pairs_per_atom"], s["force_rmse"]),
+                    (s["pairs_per_atom"], s["forces_rmse"]),
                     fontsize=7,
                     color="gray",
                 )
@@ -220,7 +220,7 @@ class ParetoFront:
             pts = sorted(front.points, key=lambda p: p.pairs_per_atom)
             ax.plot([p.pairs_per_atom for p in pts], [p.force_rmse for p in pts], "o-", label=label)
         ax.plot(
-            [self.rmax["pairs_per_atom"]], [self.rmax["force_rmse"]], "k*", ms=12, label="r_max"
+            [self.rmax["pairs_per_atom"]], [self.rmax["forces_rmse"]], "k*", ms=12, label="r_max"
         )
         ax.set_xlabel("pairs per atom")
         ax.set_ylabel("force RMSE (eV/Å)")
