@@ -1,0 +1,19 @@
+"""Exact periodic radius graphs (neighbour lists) with interchangeable backends.
+
+``radius_graph`` returns every pair within the cutoff, PyG direction (``edge_index[0]`` neighbour
+``j``, ``edge_index[1]`` centre ``i``) and integer lattice shifts, identically sorted for every
+backend; ``edge_vectors`` turns them into differentiable vectors.
+
+Backends (``available_backends()`` lists the installed ones):
+
+- ``"vesin"``: vesin-torch's cell list (CPU and CUDA). The default (``"auto"``): a prebuilt wheel
+  and a dependency of pyg-fcl, exact, and the fastest we measured (docs/benchmarks.md).
+- ``"torch_cluster"``: torch-cluster's ``radius`` kernels on periodic images (optional extra,
+  ``pip install --no-build-isolation torch-cluster``), never truncated.
+- ``"brute"``: pure torch, all pairs against all needed images; the reference for small systems.
+"""
+
+from ._edge_vectors import edge_vectors
+from ._radius_graph import BACKENDS, available_backends, radius_graph
+
+__all__ = ["radius_graph", "edge_vectors", "available_backends", "BACKENDS"]
