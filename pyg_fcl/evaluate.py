@@ -1,0 +1,289 @@
+"""Errors of a model against reference labels, per subset, with the pairs per atom it ran.
+
+:func:`evaluate` runs a model with hard pruning (its ordinary forward pass) at given cutoffs and
+reports, for all structures and per ``data.subset``:
+
+* ``energy_mae`` / ``energy_rmse``: of the energy per atom (eV/atom), over structures with an
+  energy label;
+* ``forces_mae`` / ``forces_rmse``: over Cartesian force components (eV/Å) of structures with
+  force labels;
+* ``stress_mae`` / ``stress_rmse``: over the 9 stress components (eV/Å³) of periodic structures
+  with a stress label and non-zero ``stress_weight`` (``None`` when there are none);
+* ``pairs_per_atom``: directed edges of the pruned graph the model ran, divided by the atoms.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Batch, Data
+
+from .data import CutoffSpec
+from .transforms import FlexibleRadiusGraph
+
+__all__ = [
+    "evaluate",
+    "accumulate_errors",
+    "summarize_errors",
+    "resolve_structure_cutoffs",
+    "resolve_device",
+]
+
+# Slots of the per-subset sum vector.
+_N_E, _AE, _SE, _N_F, _AF, _SF, _N_S, _AS, _SS, _ATOMS, _EDGES, _STRUCTS = range(12)
+_NUM = 12
+
+
+def resolve_device(device: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
+    """``"auto"`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``.
+
+    Raises:
+        ValueError: CUDA requested but not available.
+    """
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but CUDA is not available")
+        if dev.index is None:
+            dev = torch.device(f"cuda:{local_rank}")
+    return dev
+
+
+CutoffsLike = float | CutoffSpec | Mapping | Sequence | Tensor | None
+
+
+def resolve_structure_cutoffs(
+    cutoffs: CutoffsLike, structures: Sequence[Data], index: int, r_max: float
+) -> Tensor:
+    """Per-atom cutoffs ``[num_nodes]`` of ``structures[index]``.
+
+    Args:
+        cutoffs: ``None`` (``r_max`` everywhere), a number (global cutoff), a
+            :class:`~pyg_fcl.CutoffSpec` (global, per element or per atom), a mapping
+            ``{atomic number: cutoff}``, or a sequence of ``[num_nodes_i]`` tensors, one per
+            structure (a bare ``[num_nodes]`` tensor is accepted for a single structure).
+        structures: the structures. index (int): which one. r_max (float): the model's.
+
+    Raises:
+        ValueError: wrong number or shape of per-structure cutoffs (naming the structure).
+    """
+    data = structures[index]
+    n = data.num_nodes
+    if cutoffs is None:
+        return torch.full((n,), float(r_max), dtype=torch.float64)
+    if isinstance(cutoffs, (int, float)):
+        return torch.full((n,), float(cutoffs), dtype=torch.float64)
+    if isinstance(cutoffs, Mapping):
+        cutoffs = CutoffSpec.from_elements(cutoffs)
+    if isinstance(cutoffs, CutoffSpec):
+        return cutoffs.per_atom(data.z.cpu(), dtype=torch.float64)
+    if isinstance(cutoffs, Tensor) and cutoffs.dim() <= 1:
+        if cutoffs.numel() == 1:
+            return torch.full((n,), float(cutoffs), dtype=torch.float64)
+        if len(structures) != 1:
+            raise ValueError(
+                f"a single cutoff tensor of shape {list(cutoffs.shape)} was given for "
+                f"{len(structures)} structures; pass one tensor per structure"
+            )
+        value = cutoffs
+    else:
+        if len(cutoffs) != len(structures):
+            raise ValueError(
+                f"got cutoffs for {len(cutoffs)} structures but {len(structures)} structures"
+            )
+        value = torch.as_tensor(cutoffs[index])
+    value = value.detach().reshape(-1).double().cpu()
+    if value.numel() == 1:
+        value = value.expand(n)
+    if value.numel() != n:
+        raise ValueError(
+            f"structure {index} has {n} atoms but {value.numel()} per-atom cutoffs were given"
+        )
+    return value
+
+
+def _flag(batch: Batch, key: str, num_graphs: int) -> Tensor:
+    if key not in batch:
+        return torch.ones(num_graphs, dtype=torch.bool)
+    return batch[key].reshape(-1).bool().cpu()
+
+
+def accumulate_errors(
+    model: torch.nn.Module,
+    structures: Sequence[Data],
+    cutoffs: CutoffsLike = None,
+    *,
+    batch_size: int = 8,
+    device: str | torch.device = "auto",
+    compute_stress: bool | None = None,
+    group_by: str = "subset",
+) -> dict[str, Tensor]:
+    """Error sums per subset (the additive part of :func:`evaluate`, e.g. to reduce over DDP).
+
+    Returns:
+        dict[str, Tensor]: subset name -> ``[12]`` float64 sums (see :func:`summarize_errors`).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = resolve_device(device)
+    r_max = float(model.r_max)
+    graph = getattr(model, "graph", None) or FlexibleRadiusGraph(r_max, model.edge_rule)
+    if compute_stress is None:
+        compute_stress = any(
+            bool(d.has_stress.reshape(-1)[0]) for d in structures if "has_stress" in d
+        )
+    was_training = model.training
+    model.eval()
+    sums: dict[str, Tensor] = {}
+    try:
+        for start in range(0, len(structures), batch_size):
+            items = []
+            for index in range(start, min(start + batch_size, len(structures))):
+                data = copy.copy(structures[index])
+                cut = resolve_structure_cutoffs(cutoffs, structures, index, r_max)
+                data.cutoff = cut.to(data.pos.dtype)
+                items.append(data)
+            batch = Batch.from_data_list(items).to(dev)
+            _accumulate_batch(model, graph, batch, compute_stress, group_by, sums)
+    finally:
+        model.train(was_training)
+    return sums
+
+
+def _accumulate_batch(
+    model, graph, batch: Batch, compute_stress: bool, group_by: str, sums: dict
+) -> None:
+    num_graphs = batch.num_graphs
+    if not graph.is_cached(batch, num_graphs):
+        graph.build_cache(batch)
+    num_edges = torch.bincount(batch.batch[graph(batch).edge_index[1]], minlength=num_graphs).cpu()
+    with torch.enable_grad():
+        out = model(batch, compute_stress=compute_stress)
+    energy = out["energy"].detach().double().cpu()
+    forces = out["forces"].detach().double().cpu()
+    graph_of = batch.batch.cpu()
+    natoms = torch.bincount(graph_of, minlength=num_graphs).double()
+    e_err = (energy - batch.energy.reshape(-1).double().cpu()) / natoms.clamp(min=1)
+    has_e = _flag(batch, "has_energy", num_graphs)
+    has_f = _flag(batch, "has_forces", num_graphs)
+    f_err = forces - batch.forces.double().cpu()
+    per_graph = torch.zeros(num_graphs, _NUM, dtype=torch.float64)
+    per_graph[:, _N_E] = has_e.double()
+    per_graph[:, _AE] = torch.where(has_e, e_err.abs(), 0.0)
+    per_graph[:, _SE] = torch.where(has_e, e_err.square(), 0.0)
+    atom_f = has_f[graph_of]
+    per_graph[:, _N_F] = 3 * torch.bincount(graph_of[atom_f], minlength=num_graphs).double()
+    per_graph[:, _AF].index_add_(0, graph_of[atom_f], f_err[atom_f].abs().sum(-1))
+    per_graph[:, _SF].index_add_(0, graph_of[atom_f], f_err[atom_f].square().sum(-1))
+    if compute_stress and "stress" in out and "stress" in batch:
+        has_s = _flag(batch, "has_stress", num_graphs) & batch.pbc.reshape(-1, 3).cpu().any(-1)
+        if "stress_weight" in batch:
+            has_s &= batch.stress_weight.reshape(-1).cpu() > 0
+        s_err = (
+            out["stress"].detach().double().cpu() - batch.stress.reshape(-1, 3, 3).double().cpu()
+        )
+        per_graph[:, _N_S] = 9 * has_s.double()
+        per_graph[:, _AS] = torch.where(has_s, s_err.abs().sum((1, 2)), 0.0)
+        per_graph[:, _SS] = torch.where(has_s, s_err.square().sum((1, 2)), 0.0)
+    per_graph[:, _ATOMS] = natoms
+    per_graph[:, _EDGES] = num_edges.double()
+    per_graph[:, _STRUCTS] = 1.0
+    subsets = batch[group_by] if group_by in batch else [""] * num_graphs
+    if isinstance(subsets, str):
+        subsets = [subsets]
+    for g, name in enumerate(subsets):
+        key = str(name) or "unlabelled"
+        if key not in sums:
+            sums[key] = torch.zeros(_NUM, dtype=torch.float64)
+        sums[key] += per_graph[g]
+
+
+def _ratio(num: float, den: float, root: bool = False) -> float | None:
+    if den <= 0:
+        return None
+    value = num / den
+    return math.sqrt(value) if root else value
+
+
+def _metrics(s: Tensor) -> dict[str, float | int | None]:
+    s = s.tolist()
+    return {
+        "num_structures": int(s[_STRUCTS]),
+        "num_atoms": int(s[_ATOMS]),
+        "energy_mae": _ratio(s[_AE], s[_N_E]),
+        "energy_rmse": _ratio(s[_SE], s[_N_E], root=True),
+        "forces_mae": _ratio(s[_AF], s[_N_F]),
+        "forces_rmse": _ratio(s[_SF], s[_N_F], root=True),
+        "stress_mae": _ratio(s[_AS], s[_N_S]),
+        "stress_rmse": _ratio(s[_SS], s[_N_S], root=True),
+        "pairs_per_atom": _ratio(s[_EDGES], s[_ATOMS]),
+    }
+
+
+def summarize_errors(sums: Mapping[str, Tensor]) -> dict:
+    """Turn :func:`accumulate_errors` sums into metrics (``{"overall": ..., "subsets": ...}``)."""
+    total = torch.zeros(_NUM, dtype=torch.float64)
+    for value in sums.values():
+        total += value
+    return {
+        "overall": _metrics(total),
+        "subsets": {name: _metrics(sums[name]) for name in sorted(sums)},
+    }
+
+
+def evaluate(
+    model: torch.nn.Module,
+    structures: Sequence[Data],
+    cutoffs: CutoffsLike = None,
+    *,
+    batch_size: int = 8,
+    device: str | torch.device = "auto",
+    compute_stress: bool | None = None,
+    group_by: str = "subset",
+) -> dict:
+    """Energy, force and stress errors of ``model`` on ``structures`` at ``cutoffs``.
+
+    The model runs its ordinary (hard-pruned) forward pass in eval mode; structures that carry a
+    cached ``r_max`` graph (``FlexibleRadiusGraph.build_cache``) skip the neighbour search.
+
+    Args:
+        model: a pyg-fcl model (``r_max``, ``edge_rule``, forward returning ``energy``
+            ``[num_graphs]`` and ``forces`` ``[num_nodes, 3]``).
+        structures: labelled structures (``energy`` ``[1]``, ``forces`` ``[N, 3]``, optional
+            ``stress`` ``[1, 3, 3]`` and masks as written by :func:`pyg_fcl.read_structures`).
+        cutoffs: ``None`` (``r_max``), a global cutoff, a :class:`~pyg_fcl.CutoffSpec`, a
+            mapping ``{Z: cutoff}``, or one ``[num_nodes_i]`` tensor per structure.
+        batch_size (int): structures per forward pass.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a ``torch.device``; the model must already
+            be on it.
+        compute_stress (bool, optional): default: when any structure has a stress label.
+        group_by (str): the string field that names a structure's group (default ``subset``;
+            e.g. ``"system"`` for the molecular crystals).
+
+    Returns:
+        dict: ``{"overall": metrics, "subsets": {name: metrics}}``; metrics hold
+        ``num_structures``, ``num_atoms``, ``energy_mae``, ``energy_rmse`` (eV/atom),
+        ``forces_mae``, ``forces_rmse`` (eV/Å), ``stress_mae``, ``stress_rmse`` (eV/Å³; ``None``
+        without labels) and ``pairs_per_atom``. Structures without ``subset`` count as
+        ``"unlabelled"``; groups are keyed by ``data.<group_by>``.
+    """
+    if len(structures) == 0:
+        raise ValueError("evaluate() got no structures")
+    sums = accumulate_errors(
+        model,
+        structures,
+        cutoffs,
+        batch_size=batch_size,
+        device=device,
+        compute_stress=compute_stress,
+        group_by=group_by,
+    )
+    return summarize_errors(sums)

@@ -1,0 +1,59 @@
+"""Metrics files of a run: ``metrics.json`` (full history) and ``metrics.csv`` (one row per
+validation), both rewritten atomically from the history after every epoch."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["flatten_record", "write_metrics"]
+
+
+def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
+    """One history record as flat CSV columns.
+
+    Validation metrics become ``val@<cutoff>/<subset>/<metric>`` (``overall`` for all subsets).
+    """
+    flat = {k: v for k, v in record.items() if not isinstance(v, (dict, list))}
+    for key, value in record.get("train", {}).items():
+        flat[f"train/{key}"] = value
+    for cutoff, result in record.get("val", {}).items():
+        groups = {"overall": result["overall"], **result.get("subsets", {})}
+        for group, metrics in groups.items():
+            for name, value in metrics.items():
+                flat[f"val@{cutoff}/{group}/{name}"] = value
+    return flat
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_metrics(out_dir: str | os.PathLike, history: list[dict], header: dict) -> None:
+    """Write ``metrics.json`` (``header`` plus ``history``) and ``metrics.csv`` into ``out_dir``."""
+    out = Path(out_dir)
+    _atomic_write_text(out / "metrics.json", json.dumps({**header, "history": history}, indent=1))
+    rows = [flatten_record(r) for r in history]
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(c for c in row if c not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
+    _atomic_write_text(out / "metrics.csv", buffer.getvalue())
