@@ -2,9 +2,13 @@
 
 Backends search at a radius a hair above ``r_max`` and may compute distances their own way. The
 final decision ``|vec| < r_max`` is taken here with one formula for every backend (float64,
-``vec = pos[j] - pos[i] + shift @ cell``), so all backends return the same edges even for pairs
-at the cutoff up to rounding. When a backend reports its own distances, only the candidates
-within a relative ``BAND`` of the cutoff are recomputed.
+``vec = pos[j] - pos[i] + s_0 a_0 + s_1 a_1 + s_2 a_2`` evaluated elementwise), so all backends
+return the same edges even for pairs at the cutoff up to rounding. When a backend reports its own
+distances, only the candidates within a relative ``BAND`` of the cutoff are recomputed.
+
+A backend may return a half list (each unordered pair once); the reverse edges ``(j, i, -shift)``
+are then added here, where they cost one extra key per edge in the sort. Reversal negates the
+edge vector exactly, so the cutoff decision is the same in both directions.
 """
 
 from __future__ import annotations
@@ -35,35 +39,38 @@ class Candidates:
     Attributes:
         i (Tensor): ``[E]`` long, centre (global atom index).
         j (Tensor): ``[E]`` long, neighbour (global atom index).
-        shift (Tensor): ``[E, 3]`` long, ``vec = pos[j] - pos[i] + shift @ cell[batch[i]]``.
+        shift (Tensor): ``[E, 3]`` integer, ``vec = pos[j] - pos[i] + shift @ cell[batch[i]]``.
         dist (Tensor, optional): ``[E]`` float64 distances as computed by the backend.
+        half (bool): each unordered pair appears once; reverse edges are still to be added.
     """
 
     i: Tensor
     j: Tensor
     shift: Tensor
     dist: Tensor | None = None
+    half: bool = False
 
 
 def _canonical_distance(inputs: Inputs, i: Tensor, j: Tensor, shift: Tensor) -> Tensor:
     pos = inputs.pos
     vec = pos.index_select(0, j) - pos.index_select(0, i)
-    shift = shift.to(pos.dtype)
     if inputs.num_graphs == 1:
-        vec = vec + shift @ inputs.cell[0]
+        cell = inputs.cell[0].unsqueeze(0)  # [1, 3, 3]
     else:
-        cell = inputs.cell.index_select(0, inputs.batch.index_select(0, i))
-        vec = vec + torch.einsum("ek,ekl->el", shift, cell)
-    return torch.linalg.vector_norm(vec, dim=-1)
+        cell = inputs.cell.index_select(0, inputs.batch.index_select(0, i))  # [E, 3, 3]
+    shift = shift.to(pos.dtype)
+    # Elementwise (no BLAS): the same rounding for every row, exactly odd under reversal.
+    lattice = shift[:, 0:1] * cell[:, 0] + shift[:, 1:2] * cell[:, 1] + shift[:, 2:3] * cell[:, 2]
+    return torch.linalg.vector_norm(vec + lattice, dim=-1)
 
 
-def _drop_mask(cand: Candidates, inputs: Inputs) -> Tensor | None:
-    """Boolean ``[E]`` mask of candidates to drop, or ``None`` when nothing is dropped."""
+def _keep_index(cand: Candidates, inputs: Inputs) -> Tensor | None:
+    """Indices of the candidates to keep, or ``None`` when all are kept."""
     r = inputs.r_max
     if cand.dist is None:
         drop = _canonical_distance(inputs, cand.i, cand.j, cand.shift) >= r
     else:
-        drop = torch.zeros_like(cand.i, dtype=torch.bool)
+        drop = None
         near = (cand.dist >= r * (1.0 - BAND)).nonzero().squeeze(1)
         if near.numel() > 0:
             d = _canonical_distance(
@@ -72,11 +79,15 @@ def _drop_mask(cand: Candidates, inputs: Inputs) -> Tensor | None:
                 cand.j.index_select(0, near),
                 cand.shift.index_select(0, near),
             )
+            drop = torch.zeros_like(cand.i, dtype=torch.bool)
             drop[near] = d >= r
     same = cand.i == cand.j
     if bool(same.any()):
-        drop |= same & (cand.shift == 0).all(-1)
-    return drop if bool(drop.any()) else None
+        self_pair = same & (cand.shift == 0).all(-1)
+        drop = self_pair if drop is None else drop | self_pair
+    if drop is None or not bool(drop.any()):
+        return None
+    return (~drop).nonzero().squeeze(1)
 
 
 def _bits(n: int) -> int:
@@ -84,44 +95,71 @@ def _bits(n: int) -> int:
     return max(1, (n - 1).bit_length())
 
 
-def _sort(i: Tensor, j: Tensor, shift: Tensor, num_nodes: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Sorts edges by (i, j, shift) lexicographically.
+def _pack(i: Tensor, j: Tensor, shift: Tensor, lo: list[int], bits, out: Tensor) -> None:
+    """Writes ``key = i | j | s0 | s1 | s2`` (bit fields, most significant first) into ``out``."""
+    bn, b0, b1, b2 = bits
+    code = (shift[:, 0] - lo[0]).long() << (b1 + b2)
+    code += (shift[:, 1] - lo[1]).long() << b2
+    code += (shift[:, 2] - lo[2]).long()
+    torch.bitwise_left_shift(i, bn + b0 + b1 + b2, out=out)
+    out |= j << (b0 + b1 + b2)
+    out |= code
+
+
+def _sort(
+    i: Tensor, j: Tensor, shift: Tensor, num_nodes: int, mirror: bool = False
+) -> tuple[Tensor, Tensor]:
+    """Sorts edges by (i, j, shift) lexicographically, optionally adding reverse edges.
 
     The fields are packed into one non-negative int64 key (bit fields, so that packing and
-    unpacking are shifts and masks), sorted once, and unpacked; two stable sorts are the fallback
-    when the key would not fit in 63 bits.
+    unpacking are shifts and masks) and sorted once; two stable sorts are the fallback when the
+    key would not fit in 63 bits.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``edge_index`` ``[2, E]`` (``[j, i]``) and ``edge_shift`` ``[E, 3]``.
     """
+    if mirror:
+        reach = shift.abs().amax(0).tolist()
+        lo, hi = [-s for s in reach], reach
+    else:
+        lo, hi = shift.amin(0).tolist(), shift.amax(0).tolist()
+    span = [h - l + 1 for l, h in zip(lo, hi)]
+    bits = (_bits(num_nodes), _bits(span[0]), _bits(span[1]), _bits(span[2]))
+    bn, b0, b1, b2 = bits
+    if 2 * bn + b0 + b1 + b2 > 63:
+        if mirror:
+            i, j, shift = torch.cat([i, j]), torch.cat([j, i]), torch.cat([shift, -shift])
+        return _sort_two_pass(i, j, shift.long(), num_nodes)
+    e = i.shape[0]
+    key = torch.empty(2 * e if mirror else e, dtype=torch.long, device=i.device)
+    _pack(i, j, shift, lo, bits, key[:e])
+    if mirror:
+        _pack(j, i, -shift, lo, bits, key[e:])
+    key = torch.sort(key, stable=True).values  # stable: integer radix sort on CPU
+    bs = b0 + b1 + b2
+    edge_index = torch.empty(2, key.shape[0], dtype=torch.long, device=key.device)
+    torch.bitwise_right_shift(key, bn + bs, out=edge_index[1])
+    torch.bitwise_and(key >> bs, (1 << bn) - 1, out=edge_index[0])
+    offsets = torch.tensor([b1 + b2, b2, 0], device=key.device)
+    masks = torch.tensor([(1 << b0) - 1, (1 << b1) - 1, (1 << b2) - 1], device=key.device)
+    edge_shift = ((key.unsqueeze(1) >> offsets) & masks).add_(torch.tensor(lo, device=key.device))
+    return edge_index, edge_shift
+
+
+def _sort_two_pass(i: Tensor, j: Tensor, shift: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
     lo = shift.amin(0)
     span = (shift.amax(0) - lo + 1).tolist()
-    b0, b1, b2 = (_bits(n) for n in span)
-    bn = _bits(num_nodes)
-    bs = b0 + b1 + b2
     rel = shift - lo
-    if 2 * bn + bs <= 63:
-        key = (
-            (i << (bn + bs)) | (j << bs) | (rel[:, 0] << (b1 + b2)) | (rel[:, 1] << b2) | rel[:, 2]
-        )
-        key = torch.sort(key).values
-        i = key >> (bn + bs)
-        j = (key >> bs) & ((1 << bn) - 1)
-        rel = torch.stack(
-            [
-                (key >> (b1 + b2)) & ((1 << b0) - 1),
-                (key >> b2) & ((1 << b1) - 1),
-                key & ((1 << b2) - 1),
-            ],
-            dim=1,
-        )
-        return i, j, rel + lo
     code = (rel[:, 0] * span[1] + rel[:, 1]) * span[2] + rel[:, 2]
     perm = torch.argsort(code, stable=True)
     pair = (i * num_nodes + j).index_select(0, perm)
     perm = perm.index_select(0, torch.argsort(pair, stable=True))
-    return i.index_select(0, perm), j.index_select(0, perm), shift.index_select(0, perm)
+    edge_index = torch.stack([j.index_select(0, perm), i.index_select(0, perm)])
+    return edge_index, shift.index_select(0, perm)
 
 
 def finalize(cand: Candidates, inputs: Inputs) -> tuple[Tensor, Tensor]:
-    """Applies the exact cutoff, removes self pairs, and sorts.
+    """Applies the exact cutoff, removes self pairs, adds reverse edges of half lists, sorts.
 
     Args:
         cand (Candidates): backend output.
@@ -131,15 +169,11 @@ def finalize(cand: Candidates, inputs: Inputs) -> tuple[Tensor, Tensor]:
         tuple[Tensor, Tensor]: ``edge_index`` ``[2, E]`` (row 0 neighbour ``j``, row 1 centre
         ``i``) and ``edge_shift`` ``[E, 3]``, both long, sorted by ``(i, j, shift)``.
     """
-    i, j, shift = cand.i.long(), cand.j.long(), cand.shift.long()
+    i, j, shift = cand.i, cand.j, cand.shift
+    keep = _keep_index(cand, inputs) if i.numel() > 0 else None
+    if keep is not None:
+        i, j, shift = i.index_select(0, keep), j.index_select(0, keep), shift.index_select(0, keep)
     if i.numel() == 0:
         empty = torch.zeros(0, dtype=torch.long, device=inputs.pos.device)
         return torch.stack([empty, empty]), empty.view(0, 3)
-    drop = _drop_mask(Candidates(i, j, shift, cand.dist), inputs)
-    if drop is not None:
-        keep = (~drop).nonzero().squeeze(1)
-        i, j, shift = i.index_select(0, keep), j.index_select(0, keep), shift.index_select(0, keep)
-        if i.numel() == 0:
-            return torch.stack([i, j]), shift
-    i, j, shift = _sort(i, j, shift, inputs.num_nodes)
-    return torch.stack([j, i]), shift
+    return _sort(i.long(), j.long(), shift, inputs.num_nodes, mirror=cand.half)

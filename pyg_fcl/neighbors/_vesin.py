@@ -2,9 +2,14 @@
 
 vesin (https://github.com/Luthaf/vesin) ships prebuilt wheels for CPU and CUDA, supports
 per-direction periodicity, triclinic cells and cells smaller than the cutoff, and is the fastest
-exact search measured for this project (docs/benchmarks.md). Its box must be invertible, so
-structures get the effective cell (orthonormal vectors along non-periodic directions): vesin
-crashes on a zero lattice vector even in a non-periodic direction.
+exact search measured for this project (docs/benchmarks.md). vesin 0.6 takes per-direction
+``periodic`` flags (mixed PBC checked against ASE in the tests) and ignores rows along open
+directions, but a zero *periodic* lattice vector kills the process with SIGFPE inside vesin; so
+degenerate periodic cells are rejected before vesin sees them, and vesin gets the effective cell
+(orthonormal rows along open directions), an always-invertible box.
+
+vesin is asked for a half list (each unordered pair once, about half of the full-list time);
+the reverse edges are added while sorting (see ``_finalize``).
 """
 
 from __future__ import annotations
@@ -36,12 +41,13 @@ def search(inputs: Inputs, geometry: CellGeometry, r: float) -> Candidates:
         r (float): search radius.
 
     Returns:
-        Candidates: pairs with vesin's float64 distances.
+        Candidates: a half list (each unordered pair once) with vesin's float64 distances.
     """
     from vesin_torch import NeighborList
 
-    calculator = NeighborList(cutoff=r, full_list=True)
-    i_l, j_l, s_l, d_l = [], [], [], []
+    calculator = NeighborList(cutoff=r, full_list=False)
+    periodic = inputs.pbc.cpu()  # a small flag tensor, read by vesin on the host
+    parts = []
     for g in range(inputs.num_graphs):
         a, b = inputs.ptr[g], inputs.ptr[g + 1]
         if a == b:
@@ -49,14 +55,14 @@ def search(inputs: Inputs, geometry: CellGeometry, r: float) -> Candidates:
         i, j, shift, dist = calculator.compute(
             points=inputs.pos[a:b],
             box=geometry.eff[g],
-            periodic=inputs.pbc[g],
+            periodic=periodic[g],
             quantities="ijSd",
         )
-        i_l.append(i + a)
-        j_l.append(j + a)
-        s_l.append(shift)
-        d_l.append(dist)
-    if not i_l:
+        parts.append((i + a, j + a, shift, dist) if a > 0 else (i, j, shift, dist))
+    if not parts:
         empty = torch.zeros(0, dtype=torch.long, device=inputs.pos.device)
-        return Candidates(empty, empty, empty.view(0, 3), empty.double())
-    return Candidates(torch.cat(i_l), torch.cat(j_l), torch.cat(s_l), torch.cat(d_l))
+        return Candidates(empty, empty, empty.view(0, 3), empty.double(), half=True)
+    if len(parts) == 1:
+        return Candidates(*parts[0], half=True)
+    i, j, shift, dist = (torch.cat(t) for t in zip(*parts))
+    return Candidates(i, j, shift, dist, half=True)
