@@ -63,8 +63,14 @@ def model_checkpoint(model: FCLModel, meta: dict | None = None) -> dict:
         "r_max": model.r_max,
         "edge_rule": model.edge_rule,
         "elements": list(model.elements),
+        "dtype": _float_dtype(model),
         "meta": dict(meta or {}),
     }
+
+
+def _float_dtype(model: FCLModel) -> str:
+    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    return str(dtypes.pop()).removeprefix("torch.") if len(dtypes) == 1 else "float32"
 
 
 def save_model(model: FCLModel, path: str | os.PathLike, meta: dict | None = None) -> None:
@@ -114,6 +120,10 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     ckpt = read_checkpoint(path, map_location)
     cls = _model_class(ckpt["class"], Path(path))
     model = cls(**ckpt["config"])
+    dtype = getattr(torch, str(ckpt.get("dtype", "float32")), None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"{path}: unknown parameter dtype {ckpt.get('dtype')!r}")
+    model = model.to(dtype)  # the dtype the model was saved in (e.g. float64)
     model.load_state_dict(ckpt["state_dict"])
     model.checkpoint_meta = ckpt.get("meta", {})
     return model.to(map_location).eval()

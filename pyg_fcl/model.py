@@ -27,6 +27,7 @@ and :meth:`forward`, typically::
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -102,9 +103,19 @@ class FCLModel(nn.Module):
                 more work; used by tests and by the cutoff optimizer).
 
         Returns:
-            The same object with ``batch``, ``cell``, ``pbc``, ``cutoff``, ``edge_index``,
-            ``edge_shift`` set.
+            A shallow copy of ``data``, its positions, cell and cutoffs cast to the model's
+            floating dtype, with ``batch``, ``cell``, ``pbc``, ``cutoff``,
+            ``edge_index``, ``edge_shift`` set (the caller's object is not modified). An
+            ``r_max`` search cached on ``data`` by :class:`~pyg_fcl.transforms.FlexibleRadiusGraph`
+            is reused; without one, every call searches (a cache that silently outlived moved
+            atoms would be wrong; MD goes through :class:`~pyg_fcl.FCLCalculator`'s Verlet skin).
         """
+        data = copy.copy(data)
+        dtype = self.atomic_energies.dtype  # follows .double() / .to(dtype)
+        for key in ("pos", "cell", "cutoff"):
+            value = getattr(data, key, None)
+            if isinstance(value, Tensor) and value.is_floating_point() and value.dtype != dtype:
+                setattr(data, key, value.to(dtype))  # differentiable cast
         z = data.z
         if z.dtype != torch.long:
             raise ValueError(f"data.z must be an integer tensor of atomic numbers, got {z.dtype}")

@@ -134,7 +134,8 @@ def test_checkpoint_round_trip(tmp_path, crystal):
     model.set_energy_normalization(atomic_energies={1: -0.5}, scale=2.0)
     path = tmp_path / "model.pt"
     save_model(model, path, meta={"note": "unit test"})
-    loaded = load_model(path).double()
+    loaded = load_model(path)
+    assert loaded.energy_scale.dtype == torch.float64  # saved in float64, loaded in float64
     assert isinstance(loaded, ToyPairModel)
     assert loaded.config() == model.config()
     assert loaded.checkpoint_meta == {"note": "unit test"}
