@@ -2,6 +2,7 @@
 DDP (``torchrun``)."""
 
 from .config import TrainConfig
+from .data import average_num_neighbors, dataset_elements, read_training_data, split_structures
 from .distributed import DistributedContext, init_distributed
 from .ema import ExponentialMovingAverage
 from .losses import LossTerms, combine_loss, loss_terms
@@ -18,6 +19,10 @@ __all__ = [
     "loss_terms",
     "combine_loss",
     "LossTerms",
+    "read_training_data",
+    "split_structures",
+    "dataset_elements",
+    "average_num_neighbors",
     "DistributedContext",
     "init_distributed",
 ]

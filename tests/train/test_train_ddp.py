@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import torch
-from conftest import tiny_structures, toy_model
+from train_helpers import tiny_structures, toy_model
 from train_worker import config
 
 from pyg_fcl.train import Trainer

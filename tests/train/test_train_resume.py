@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import toy_model
+from train_helpers import toy_model
 from train_worker import config
 
 import pyg_fcl.checkpoint as checkpoint
@@ -119,7 +119,7 @@ def test_killed_process_leaves_loadable_checkpoint(tmp_path):
 
 
 def _split():
-    from conftest import tiny_structures
+    from train_helpers import tiny_structures
 
     s = tiny_structures()
     return s[:10], s[10:]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import toy_model
+from train_helpers import toy_model
 
 from pyg_fcl.evaluate import evaluate
 from pyg_fcl.train import TrainConfig, Trainer

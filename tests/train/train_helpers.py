@@ -1,10 +1,9 @@
-"""Tiny real structures (molecular crystals, C/H/N/O) and a toy model factory for training tests."""
+"""Helpers for the training tests: tiny real structures (C/H/N/O crystals), a toy model."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 from fcl_toy import ToyPairModel
 
@@ -29,8 +28,3 @@ def toy_model(seed: int = 0, **kwargs) -> ToyPairModel:
     kwargs.setdefault("r_max", 4.5)
     kwargs.setdefault("r_min", 3.0)
     return ToyPairModel(**kwargs)
-
-
-@pytest.fixture(scope="module")
-def structures():
-    return tiny_structures()

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1])]
 
 import torch  # noqa: E402
-from conftest import tiny_structures, toy_model  # noqa: E402
+from train_helpers import tiny_structures, toy_model  # noqa: E402
 
 from pyg_fcl.train import TrainConfig, Trainer  # noqa: E402
 

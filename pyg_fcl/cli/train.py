@@ -1,0 +1,239 @@
+"""``pyg-fcl train``: train a model with flexible cutoffs (FCL) or one fixed cutoff (SCL).
+
+The model comes from one of:
+
+* ``--model-factory module:callable`` -- called as ``callable(r_max=, r_min=, elements=,
+  edge_rule=, **MODEL_KWARGS)`` and returning an FCLModel; the default is the reference
+  ``pyg_fcl_models:FCLMACE`` (installed with pyg-fcl's ``models/``), which also receives
+  ``avg_num_neighbors`` measured on the training set at ``r_max`` unless given;
+* ``--model-init CKPT`` -- any pyg-fcl checkpoint (architecture and weights), e.g. a freshly
+  initialised model saved with ``pyg_fcl.save_model`` by a script, or a pretrained one.
+
+``--init-from CKPT`` loads the weights of a checkpoint into the factory's model (fine-tuning, e.g.
+the paper's recipe: pretrain at 6 Å with ``--fixed-cutoff 6 --r-max 7``, then FCL with
+``--r-min 3.5 --init-from pretrain/best.pt``). ``--resume OUT/last.pt`` continues a run exactly.
+Multi-GPU / multi-node: launch the same command with ``torchrun --nproc_per_node=N -m pyg_fcl
+train ...`` (``--batch-size`` is the global batch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from pathlib import Path
+
+_EXAMPLES = """examples:
+  # FCL from scratch with the reference model, cutoffs U[3.5, 7] per atom
+  pyg-fcl train --train data/mad_sample/train.xyz --val-fraction 0.1 \\
+      --r-min 3.5 --r-max 7 --epochs 20 --out runs/fcl
+  # SCL baseline at a fixed 5 Å (a model with r_max = 5)
+  pyg-fcl train --train train.xyz --val val.xyz --fixed-cutoff 5 --out runs/scl5
+  # the paper's recipe: pretrain at 6 Å (r_max 7), then FCL fine-tune
+  pyg-fcl train --train train.xyz --val val.xyz --fixed-cutoff 6 --r-max 7 --out runs/pre
+  pyg-fcl train --train train.xyz --val val.xyz --r-min 3.5 --r-max 7 \\
+      --init-from runs/pre/best.pt --out runs/ft
+  # a small reference model, MAD subsets, on 2 GPUs
+  torchrun --nproc_per_node=2 -m pyg_fcl train --train mad/train --val mad/val \\
+      --subsets MC3D SHIFTML-molcrys --model-kwargs '{"num_channels": 32, "l_max": 2}' \\
+      --r-min 3.5 --r-max 7 --batch-size 32 --device cuda --out runs/mad
+  # any model: a factory, or a checkpoint of an initialised model
+  pyg-fcl train --train t.xyz --val v.xyz --model-factory mypkg.models:build --r-max 5 --r-min 3
+  pyg-fcl train --train t.xyz --val v.xyz --model-init init.pt --out runs/x
+  # continue an interrupted run
+  pyg-fcl train --train t.xyz --val v.xyz --r-min 3.5 --r-max 7 --resume runs/fcl/last.pt \\
+      --out runs/fcl
+"""
+
+DEFAULT_FACTORY = "pyg_fcl_models:FCLMACE"
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--subsets", nargs="+", help="keep only these MAD subsets")
+    g.add_argument("--energy-key", default="energy", help="energy label key (default energy)")
+    g.add_argument("--forces-key", default="forces", help="forces label key (default forces)")
+    g.add_argument("--stress-key", default="stress", help="stress label key (default stress)")
+    g.add_argument(
+        "--allow-missing-forces", action="store_true", help="accept frames without forces"
+    )
+
+
+def read_kwargs(args) -> dict:
+    return dict(
+        energy_key=args.energy_key,
+        forces_key=args.forces_key,
+        stress_key=args.stress_key,
+        allow_missing_forces=args.allow_missing_forces,
+    )
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train",
+        help="train an FCL model (random per-atom cutoffs) or an SCL baseline",
+        description=__doc__,
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g = p.add_argument_group("data files")
+    g.add_argument("--train", nargs="+", required=True, help="training extxyz files / MAD dirs")
+    g.add_argument("--val", nargs="+", help="validation files (or use --val-fraction)")
+    g.add_argument("--val-fraction", type=float, help="hold out this fraction of --train")
+    _add_data_args(p)
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--model-factory", default=None, help=f"module:callable (default {DEFAULT_FACTORY})"
+    )
+    g.add_argument("--model-kwargs", default="{}", help="JSON keyword arguments of the factory")
+    g.add_argument("--model-init", help="pyg-fcl checkpoint giving architecture and weights")
+    g.add_argument("--init-from", help="checkpoint whose weights start the run (fine-tuning)")
+    g.add_argument("--resume", help="continue the run saved in this last.pt/best.pt")
+    g.add_argument("--edge-rule", default="mean", help="edge rule of a new model (default mean)")
+    g = p.add_argument_group("cutoffs")
+    g.add_argument("--fixed-cutoff", type=float, help="SCL: train at this global cutoff (Å)")
+    g.add_argument("--r-min", type=float, help="FCL: smallest sampled cutoff (Å)")
+    g.add_argument("--r-max", type=float, help="largest cutoff / model r_max (Å; default 6)")
+    g.add_argument("--sampler-mode", default="atom", help="atom | structure | element | mixture")
+    g.add_argument("--p-rmax", type=float, default=0.0, help="P(structure at r_max everywhere)")
+    g.add_argument("--val-cutoffs", type=float, nargs="+", help="global cutoffs to validate at")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int, default=10)
+    g.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    g.add_argument("--batch-size", type=int, default=4, help="global batch size (default 4)")
+    g.add_argument("--val-batch-size", type=int, default=8)
+    g.add_argument("--lr", type=float, default=5e-3)
+    g.add_argument("--weight-decay", type=float, default=0.0)
+    g.add_argument("--scheduler", default="cosine", help="cosine | plateau | constant")
+    g.add_argument("--warmup-steps", type=int, default=0)
+    g.add_argument("--grad-clip", type=float, default=10.0, help="max grad norm (<= 0: off)")
+    g.add_argument("--ema-decay", type=float, default=0.99, help="EMA decay (0: off)")
+    g.add_argument("--loss", default="mse", help="mse | huber | l1")
+    g.add_argument("--energy-weight", type=float, default=1.0)
+    g.add_argument("--forces-weight", type=float, default=10.0)
+    g.add_argument("--stress-weight", type=float, default=0.0)
+    g.add_argument(
+        "--fit-normalization",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="fit reference energies/scale/shift (auto: unless the weights were trained)",
+    )
+    g = p.add_argument_group("run")
+    g.add_argument("--out", required=True, help="output directory (checkpoints, metrics)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    g.add_argument("--checkpoint-every", type=int, help="also save last.pt every N steps")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+    return p
+
+
+def load_factory(spec: str):
+    """Import ``module:callable``; a clear error when the module is missing."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"--model-factory must look like 'module:callable', got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        hint = (
+            " (the reference model ships in pyg-fcl's models/ directory; install pyg-fcl from "
+            "its source tree with `pip install -e .`, or pass --model-factory / --model-init)"
+            if spec == DEFAULT_FACTORY
+            else ""
+        )
+        raise ValueError(f"cannot import model factory {spec!r}: {err}{hint}") from err
+    try:
+        return getattr(module, attr)
+    except AttributeError as err:
+        raise ValueError(f"module {module_name!r} has no {attr!r}") from err
+
+
+def build_model(args, train, val):
+    """The model to train, from ``--model-init`` or the factory; returns ``(model, trained)``."""
+    from .. import FCLModel, load_model
+    from ..train import average_num_neighbors, dataset_elements
+
+    if args.model_init:
+        model = load_model(args.model_init)
+        model.train()
+        return model, "train_config" in getattr(model, "checkpoint_meta", {})
+    kwargs = json.loads(args.model_kwargs)
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"--model-kwargs must be a JSON object, got {args.model_kwargs!r}")
+    r_max = args.r_max or args.fixed_cutoff or 6.0
+    r_min = args.r_min if args.fixed_cutoff is None else None
+    if args.fixed_cutoff is None and r_min is None:
+        raise ValueError("FCL training needs --r-min (or use --fixed-cutoff R for SCL)")
+    spec = args.model_factory or DEFAULT_FACTORY
+    factory = load_factory(spec)
+    if spec == DEFAULT_FACTORY and "avg_num_neighbors" not in kwargs:
+        kwargs["avg_num_neighbors"] = average_num_neighbors(train, r_max, args.edge_rule)
+    model = factory(
+        r_max=r_max,
+        r_min=r_min,
+        elements=dataset_elements(train, val or []),
+        edge_rule=args.edge_rule,
+        **kwargs,
+    )
+    if not isinstance(model, FCLModel):
+        raise ValueError(f"{spec} returned a {type(model).__name__}, not an FCLModel")
+    return model, False
+
+
+def run(args) -> int:
+    from ..train import TrainConfig, Trainer, read_training_data, split_structures
+
+    train = read_training_data(args.train, args.subsets, **read_kwargs(args))
+    val = read_training_data(args.val, args.subsets, **read_kwargs(args)) if args.val else None
+    if args.val_fraction:
+        if val is not None:
+            raise ValueError("give either --val or --val-fraction, not both")
+        train, val = split_structures(train, args.val_fraction, args.seed)
+    model, trained = build_model(args, train, val)
+    fit = {"auto": None, "yes": True, "no": False}[args.fit_normalization]
+    if fit is None and trained:
+        fit = False
+    cfg = TrainConfig(
+        fixed_cutoff=args.fixed_cutoff,
+        r_min=args.r_min,
+        r_max=args.r_max if args.model_init else None,
+        sampler_mode=args.sampler_mode,
+        p_rmax=args.p_rmax,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        val_batch_size=args.val_batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        scheduler=args.scheduler,
+        warmup_steps=args.warmup_steps,
+        grad_clip=args.grad_clip if args.grad_clip > 0 else None,
+        ema_decay=args.ema_decay or None,
+        loss=args.loss,
+        energy_weight=args.energy_weight,
+        forces_weight=args.forces_weight,
+        stress_weight=args.stress_weight,
+        fit_normalization=fit,
+        val_cutoffs=args.val_cutoffs,
+        seed=args.seed,
+        device=args.device,
+        out_dir=args.out,
+        checkpoint_every=args.checkpoint_every,
+        init_from=args.init_from,
+        progress=not args.no_progress,
+    )
+    trainer = Trainer(model, train, val, cfg, resume_from=args.resume)
+    history = trainer.fit()
+    if trainer.ctx.is_main:
+        out = Path(args.out)
+        print(f"trained {trainer.global_step} steps ({cfg.mode.upper()}); checkpoints in {out}/")
+        if history and history[-1]["val"]:
+            for cutoff, result in history[-1]["val"].items():
+                m = result["overall"]
+                print(
+                    f"  val @ {cutoff} Å: energy RMSE {1000 * m['energy_rmse']:.1f} meV/atom, "
+                    f"force RMSE {1000 * m['forces_rmse']:.1f} meV/Å, "
+                    f"{m['pairs_per_atom']:.1f} pairs/atom"
+                )
+    return 0
