@@ -3,7 +3,9 @@
 The public API. Everything importable from here is stable; submodules hold the details.
 """
 
+from .calculator import FCLCalculator, run_md
 from .checkpoint import load_model, save_model
+from .cost import DifferentiableCostModel, TimeCalibration
 from .data import (
     MAD_BENCH_SUBSETS,
     MAD_SUBSETS,
@@ -16,9 +18,20 @@ from .data import (
     read_structures,
     save_cutoffs,
 )
+from .evaluate import evaluate
 from .model import FCLModel
 from .neighbors import available_backends, edge_vectors, radius_graph
-from .nn import CosineEnvelope, PolynomialEnvelope, apply_strain, forces_and_stress
+from .nn import (
+    CosineEnvelope,
+    FlexibleCutoff,
+    FlexibleSchNet,
+    FlexibleViSNet,
+    PolynomialEnvelope,
+    apply_strain,
+    forces_and_stress,
+)
+from .optim import CutoffOptimizer, ParetoFront, ParetoPoint
+from .train import TrainConfig, Trainer
 from .transforms import (
     EDGE_RULES,
     FlexibleRadiusGraph,
@@ -45,10 +58,26 @@ __all__ = [
     "CosineEnvelope",
     "apply_strain",
     "forces_and_stress",
+    "FlexibleCutoff",
+    "FlexibleSchNet",
+    "FlexibleViSNet",
     # models
     "FCLModel",
     "save_model",
     "load_model",
+    # training and evaluation
+    "Trainer",
+    "TrainConfig",
+    "evaluate",
+    # cost and cutoff optimization
+    "DifferentiableCostModel",
+    "TimeCalibration",
+    "CutoffOptimizer",
+    "ParetoFront",
+    "ParetoPoint",
+    # deployment
+    "FCLCalculator",
+    "run_md",
     # data
     "read_structures",
     "atoms_to_data",

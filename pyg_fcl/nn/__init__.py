@@ -1,7 +1,15 @@
-"""Neural-network building blocks for flexible-cutoff models."""
+"""Neural-network building blocks for flexible-cutoff models.
 
+- envelopes ``u(r, r_c)`` (:class:`PolynomialEnvelope`, :class:`CosineEnvelope`),
+- forces and stress by autograd (:func:`apply_strain`, :func:`forces_and_stress`),
+- :class:`FlexibleCutoff`, which makes an existing PyG message-passing MLIP cutoff-flexible,
+  with ready adapters :class:`FlexibleSchNet` and :class:`FlexibleViSNet`.
+"""
+
+from .adapters import FlexiblePyGModel, FlexibleSchNet, FlexibleViSNet
 from .autograd import StrainedGeometry, apply_strain, forces_and_stress
 from .envelope import CosineEnvelope, PolynomialEnvelope, cosine_envelope, polynomial_envelope
+from .flexible_cutoff import GRAPH_FIELDS, CutoffEmbedding, FCLGraph, FlexibleCutoff
 
 __all__ = [
     "PolynomialEnvelope",
@@ -11,4 +19,11 @@ __all__ = [
     "StrainedGeometry",
     "apply_strain",
     "forces_and_stress",
+    "FlexibleCutoff",
+    "FCLGraph",
+    "CutoffEmbedding",
+    "GRAPH_FIELDS",
+    "FlexiblePyGModel",
+    "FlexibleSchNet",
+    "FlexibleViSNet",
 ]
