@@ -3,7 +3,8 @@
 A model's per-atom energy is ``scale * raw + shift + E0[z]`` (:meth:`FCLModel.normalize_energy`).
 Here ``E0`` are per-element reference energies found by least squares,
 ``min_E0 sum_s (E_s - sum_z n_sz E0_z)^2`` over the training structures with an energy label
-(``n_sz`` atoms of element ``z`` in structure ``s``), ``shift`` is the mean per-atom residual
+(``n_sz`` atoms of element ``z`` in structure ``s``; minimum-norm deviation from the mean energy
+per atom where the data leave it undetermined), ``shift`` is the mean per-atom residual
 energy and ``scale`` the RMS force component (MACE's choice: the network then predicts numbers
 of order one); without forces, the standard deviation of the per-atom residual energies.
 """
@@ -61,7 +62,8 @@ def fit_energy_normalization(
         elements: atomic numbers of the model; every ``z`` must be among them.
 
     Returns:
-        EnergyNormalization: the fit (elements absent from the data get ``E0 = 0``).
+        EnergyNormalization: the fit. Underdetermined fits take the solution closest to the
+        mean energy per atom, which is also what elements absent from the data get.
 
     Raises:
         ValueError: no structure has an energy label, or a structure holds an unknown element.
@@ -93,12 +95,17 @@ def fit_energy_normalization(
     if not rows:
         raise ValueError("cannot fit reference energies: no training structure has an energy")
     a, b, n = np.array(rows), np.array(energies), np.array(natoms, dtype=float)
-    e0, *_ = np.linalg.lstsq(a, b, rcond=None)
+    # Solve for deviations from the mean energy per atom: when the data cannot determine every
+    # element (few structures, elements always together), the minimum-norm solution then stays
+    # near the mean instead of near 0 eV.
+    mean = float(b.sum() / max(n.sum(), 1.0))
+    delta, *_ = np.linalg.lstsq(a, b - mean * a.sum(axis=1), rcond=None)
+    e0 = mean + delta
     residual = (b - a @ e0) / np.maximum(n, 1)
     shift = float(residual.mean())
     scale = math.sqrt(force_sq / force_n) if force_n else float(residual.std())
     if not (math.isfinite(scale) and scale > 1e-8):
         scale = 1.0
     present = a.sum(axis=0) > 0
-    atomic = {z: float(e0[k]) if present[k] else 0.0 for z, k in column.items()}
+    atomic = {z: float(e0[k]) if present[k] else mean for z, k in column.items()}
     return EnergyNormalization(atomic, scale, shift)

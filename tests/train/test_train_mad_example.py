@@ -1,0 +1,42 @@
+"""examples/train_mad.py runs end to end on the MAD sample with a tiny budget."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytest.importorskip("pyg_fcl_models")
+
+
+def _example():
+    spec = importlib.util.spec_from_file_location("train_mad", ROOT / "examples" / "train_mad.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_mad_tiny_budget(tmp_path):
+    out = tmp_path / "mad"
+    results = _example().main(
+        [
+            "--data-dir", str(ROOT / "data" / "mad_sample"), "--size", "tiny",
+            "--subsets", "MC3D", "shiftml_molcrys", "--max-structures", "8", "--max-test", "6",
+            "--epochs", "1", "--max-steps", "2", "--batch-size", "4", "--r-min", "3",
+            "--r-max", "4.5", "--scl-cutoffs", "4", "--eval-cutoffs", "3.5", "4.5",
+            "--no-progress", "--device", "cpu", "--out", str(out),
+        ]
+    )  # fmt: skip
+    assert set(results) == {"FCL", "SCL 4"}
+    assert set(results["FCL"]) == {"3.5", "4", "4.5"} and set(results["SCL 4"]) == {"4"}
+    fcl = results["FCL"]["4.5"]
+    assert fcl["overall"]["num_structures"] == 6
+    assert set(fcl["subsets"]) <= {"MC3D", "SHIFTML-molcrys"}
+    assert results["FCL"]["3.5"]["overall"]["pairs_per_atom"] < fcl["overall"]["pairs_per_atom"]
+    saved = json.loads((out / "results.json").read_text())
+    assert Path(saved["checkpoints"]["FCL"]).is_file()
+    assert (out / "fcl" / "metrics.csv").is_file() and (out / "scl_4" / "best.pt").is_file()
