@@ -13,6 +13,7 @@ from e3nn import nn as e3nn_nn
 from e3nn import o3
 from torch import Tensor, nn
 
+from .convolution import ChannelwiseConvolution, Neighborhood
 from .symmetric_contraction import SymmetricContraction
 
 __all__ = [
@@ -22,18 +23,18 @@ __all__ = [
     "ProductBlock",
     "LinearReadout",
     "NonLinearReadout",
-    "uvu_instructions",
 ]
 
 
 @dataclass
 class ElementGroups:
-    """Atoms sorted by element: ``perm`` sorts, ``inverse`` undoes it, ``slices`` lists
-    ``(element_index, start, stop)`` of each present element in sorted order."""
+    """Atoms sorted by element: ``perm`` sorts, ``inverse`` undoes it; ``elements`` and
+    ``sizes`` list each present element (its index) and its number of atoms, in sorted order."""
 
     perm: Tensor
     inverse: Tensor
-    slices: list[tuple[int, int, int]]
+    elements: list[int]
+    sizes: list[int]
 
     @classmethod
     def from_species(cls, species: Tensor, num_elements: int) -> ElementGroups:
@@ -42,12 +43,12 @@ class ElementGroups:
         inverse = torch.empty_like(perm)
         inverse[perm] = torch.arange(perm.numel(), device=perm.device)
         counts = torch.bincount(species, minlength=num_elements).tolist()
-        slices, start = [], 0
-        for element, count in enumerate(counts):
-            if count:
-                slices.append((element, start, start + count))
-                start += count
-        return cls(perm, inverse, slices)
+        present = [e for e, count in enumerate(counts) if count]
+        return cls(perm, inverse, present, [counts[e] for e in present])
+
+    def split(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Split a sorted ``[num_nodes, ...]`` tensor into one block per present element."""
+        return torch.split(x, self.sizes, dim=0)
 
 
 class ElementLinear(nn.Module):
@@ -64,37 +65,22 @@ class ElementLinear(nn.Module):
         self.linear = o3.Linear(irreps_in, irreps_out, internal_weights=False, shared_weights=True)
         self.weight = nn.Parameter(torch.randn(num_elements, self.linear.weight_numel))
 
-    def forward(self, x: Tensor, slices: list[tuple[int, int, int]]) -> Tensor:
+    def forward(self, x: Tensor, groups: ElementGroups) -> Tensor:
         """Args: x (Tensor): ``[num_nodes, irreps_in.dim]`` sorted by element."""
-        return torch.cat([self.linear(x[a:b], self.weight[e]) for e, a, b in slices], dim=0)
-
-
-def uvu_instructions(
-    irreps_in: o3.Irreps, irreps_sh: o3.Irreps, target: o3.Irreps
-) -> tuple[o3.Irreps, list[tuple]]:
-    """Channel-wise ("uvu") tensor-product paths ``in x sh -> out`` with ``out`` in ``target``
-    (MACE's ``tp_out_irreps_with_instructions``): output irreps sorted, one path per output."""
-    targets = {ir for _, ir in target}
-    irreps_mid, instructions = [], []
-    for i, (mul, ir_in) in enumerate(irreps_in):
-        for j, (_, ir_sh) in enumerate(irreps_sh):
-            for ir_out in ir_in * ir_sh:
-                if ir_out in targets:
-                    instructions.append((i, j, len(irreps_mid), "uvu", True))
-                    irreps_mid.append((mul, ir_out))
-    irreps_mid, perm, _ = o3.Irreps(irreps_mid).sort()
-    instructions = sorted(
-        [(i, j, perm[k], mode, train) for i, j, k, mode, train in instructions], key=lambda x: x[2]
-    )
-    return irreps_mid, instructions
+        blocks = groups.split(x)
+        return torch.cat(
+            [self.linear(b, self.weight[e]) for b, e in zip(blocks, groups.elements)], dim=0
+        )
 
 
 class InteractionBlock(nn.Module):
-    """Equivariant message passing: ``A_i = W sum_j TP(W_up h_j, Y(r_ij); R_ij) / avg_nn``.
+    """Equivariant message passing: ``A_i = sum_j TP(W_up h_j, Y(r_ij); R_ij) / avg_nn``,
+    the tensor product channel-wise with a linear mix per degree
+    (:class:`~.convolution.ChannelwiseConvolution`).
 
     Args:
         irreps_node (o3.Irreps): node features in.
-        irreps_sh (o3.Irreps): edge spherical harmonics.
+        l_max (int): degree of the edge spherical harmonics.
         irreps_target (o3.Irreps): the atomic basis ``A`` (``C x (0e + 1o + ... + l_max)``).
         avg_num_neighbors (float): normalisation of the neighbour sum.
     """
@@ -102,53 +88,32 @@ class InteractionBlock(nn.Module):
     def __init__(
         self,
         irreps_node: o3.Irreps,
-        irreps_sh: o3.Irreps,
+        l_max: int,
         irreps_target: o3.Irreps,
         avg_num_neighbors: float,
     ) -> None:
         super().__init__()
-        self.irreps_target = irreps_target
         self.avg_num_neighbors = float(avg_num_neighbors)
         self.linear_up = o3.Linear(irreps_node, irreps_node)
-        irreps_mid, instructions = uvu_instructions(irreps_node, irreps_sh, irreps_target)
-        self.conv_tp = o3.TensorProduct(
-            irreps_node,
-            irreps_sh,
-            irreps_mid,
-            instructions,
-            shared_weights=False,
-            internal_weights=False,
-        )
-        self.linear = o3.Linear(irreps_mid, irreps_target)
+        self.conv = ChannelwiseConvolution(irreps_node, l_max, irreps_target)
 
     @property
     def weight_numel(self) -> int:
         """Number of per-edge weights the radial network must provide."""
-        return self.conv_tp.weight_numel
+        return self.conv.weight_numel
 
-    def forward(
-        self, h: Tensor, sh: Tensor, weights: Tensor, sender: Tensor, receiver: Tensor
-    ) -> Tensor:
+    def forward(self, h: Tensor, sh: Tensor, weights: Tensor, nbr: Neighborhood) -> Tensor:
         """Args:
             h (Tensor): ``[num_nodes, irreps_node.dim]``.
-            sh (Tensor): ``[num_edges, irreps_sh.dim]``.
-            weights (Tensor): ``[num_edges, weight_numel]`` (zero for edges past their cutoff).
-            sender, receiver (Tensor): ``[num_edges]`` node indices ``j`` and ``i``.
+            sh (Tensor): ``[num_nodes, max_degree, (l_max+1)^2]`` padded edge harmonics.
+            weights (Tensor): ``[num_nodes, max_degree, weight_numel]`` (zero for padding and
+                for edges past their cutoff).
+            nbr (Neighborhood): edges per receiver.
 
         Returns:
             Tensor: ``[num_nodes, C, D]`` the atomic basis per channel.
         """
-        h = self.linear_up(h)
-        messages = self.conv_tp(h.index_select(0, sender), sh, weights)
-        summed = messages.new_zeros(h.shape[0], messages.shape[1]).index_add(0, receiver, messages)
-        a = self.linear(summed) / self.avg_num_neighbors
-        n = a.shape[0]
-        sizes = [mul * ir.dim for mul, ir in self.irreps_target]
-        blocks = [
-            block.reshape(n, mul, ir.dim)
-            for block, (mul, ir) in zip(a.split(sizes, dim=1), self.irreps_target)
-        ]
-        return torch.cat(blocks, dim=2)
+        return self.conv(self.linear_up(h), sh, weights, nbr) / self.avg_num_neighbors
 
 
 class ProductBlock(nn.Module):
@@ -176,13 +141,13 @@ class ProductBlock(nn.Module):
         )
         self.linear = o3.Linear(irreps_out, irreps_out)
 
-    def forward(self, a: Tensor, skip: Tensor, slices: list[tuple[int, int, int]]) -> Tensor:
+    def forward(self, a: Tensor, skip: Tensor, groups: ElementGroups) -> Tensor:
         """Args:
         a (Tensor): ``[num_nodes, C, D]`` atomic basis (atoms sorted by element).
         skip (Tensor): ``[num_nodes, irreps_out.dim]`` residual.
-        slices (list): ``(element, start, stop)`` of each element's atoms.
+        groups (ElementGroups): the element blocks.
         """
-        return self.linear(self.contraction(a, slices)) + skip
+        return self.linear(self.contraction(a, groups.split(a), groups.elements)) + skip
 
 
 class LinearReadout(nn.Module):

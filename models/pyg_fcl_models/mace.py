@@ -33,6 +33,7 @@ from .blocks import (
     NonLinearReadout,
     ProductBlock,
 )
+from .convolution import Neighborhood
 from .radial import BesselBasis, CutoffBasis, CutoffEmbedding, RadialWeights
 
 __all__ = ["FCLMACE"]
@@ -132,7 +133,6 @@ class FCLMACE(FCLModel):
         c = num_channels
         irreps_scalar = o3.Irreps(f"{c}x0e")
         irreps_hidden = _sh_irreps(hidden_l_max, c)
-        irreps_sh = _sh_irreps(l_max)
         irreps_a = _sh_irreps(l_max, c)
 
         self.species_embedding = nn.Parameter(torch.randn(num_elements, c))
@@ -141,7 +141,7 @@ class FCLMACE(FCLModel):
         self.bessel = BesselBasis(self.r_max, num_bessel)
         self.envelope = PolynomialEnvelope(envelope_p)
         self.spherical_harmonics = o3.SphericalHarmonics(
-            irreps_sh, normalize=True, normalization="component"
+            _sh_irreps(l_max), normalize=True, normalization="component"
         )
 
         self.interactions = nn.ModuleList()
@@ -153,7 +153,7 @@ class FCLMACE(FCLModel):
         for layer in range(num_interactions):
             last = layer == num_interactions - 1
             irreps_out = irreps_scalar if last else irreps_hidden
-            interaction = InteractionBlock(irreps_in, irreps_sh, irreps_a, avg_num_neighbors)
+            interaction = InteractionBlock(irreps_in, l_max, irreps_a, avg_num_neighbors)
             self.interactions.append(interaction)
             self.radials.append(
                 RadialWeights(num_bessel, num_cutoff_basis, radial_mlp, interaction.weight_numel)
@@ -211,32 +211,39 @@ class FCLMACE(FCLModel):
         vectors = edge_vectors(
             geometry.pos, data.edge_index, data.edge_shift, geometry.cell, data.batch
         )
-        lengths = torch.linalg.vector_norm(vectors, dim=-1)
         edge_cutoff = self.edge_cutoff(data).to(dtype)
 
+        # atoms sorted by element (contiguous element blocks), edges laid out per receiver
         groups = ElementGroups.from_species(self.species_index[data.z], len(self.elements))
-        sender = groups.inverse.index_select(0, data.edge_index[0])
-        receiver = groups.inverse.index_select(0, data.edge_index[1])
-        sorted_cutoff = cutoff.index_select(0, groups.perm)
-
-        # initial features: species embedding + embedding of the atom's own cutoff
-        species_emb = torch.cat(
-            [self.species_embedding[e].expand(b - a, -1) for e, a, b in groups.slices], dim=0
+        num_nodes = data.z.numel()
+        nbr = Neighborhood.from_edges(
+            groups.inverse.index_select(0, data.edge_index[0]),
+            groups.inverse.index_select(0, data.edge_index[1]),
+            num_nodes,
         )
-        h = species_emb + self.cutoff_embedding(self.cutoff_basis(sorted_cutoff))
-
+        # padding slots: a dummy vector of length r_max with edge cutoff r_max (envelope 0)
+        vectors = nbr.pad(vectors, vectors.new_tensor([self.r_max, 0.0, 0.0]))
+        edge_cutoff = nbr.pad(edge_cutoff, self.r_max)
+        lengths = torch.linalg.vector_norm(vectors, dim=-1)  # [N, max_degree]
         sh = self.spherical_harmonics(vectors)
         radial = self.bessel(lengths)
         edge_cutoff_features = self.cutoff_basis(edge_cutoff)
         envelope = self.envelope(lengths, edge_cutoff)
+
+        # initial features: species embedding + embedding of the atom's own cutoff
+        sorted_cutoff = cutoff.index_select(0, groups.perm)
+        species_emb = torch.cat(
+            [self.species_embedding[e].expand(k, -1) for e, k in zip(groups.elements, groups.sizes)]
+        )
+        h = species_emb + self.cutoff_embedding(self.cutoff_basis(sorted_cutoff))
 
         node_energy = torch.zeros_like(sorted_cutoff)
         for interaction, radial_net, skip, product, readout in zip(
             self.interactions, self.radials, self.skips, self.products, self.readouts
         ):
             weights = radial_net(radial, edge_cutoff_features, envelope)
-            a = interaction(h, sh, weights, sender, receiver)
-            h = product(a, skip(h, groups.slices), groups.slices)
+            a = interaction(h, sh, weights, nbr)
+            h = product(a, skip(h, groups), groups)
             node_energy = node_energy + readout(h)
 
         node_energy = self.normalize_energy(node_energy.index_select(0, groups.inverse), data.z)

@@ -36,14 +36,14 @@ class BesselBasis(nn.Module):
         super().__init__()
         self.r_max = float(r_max)
         self.num_basis = int(num_basis)
-        freqs = torch.arange(1, num_basis + 1, dtype=torch.get_default_dtype()) * math.pi / r_max
+        freqs = torch.arange(1, num_basis + 1, dtype=torch.float64) * math.pi / r_max
         self.register_buffer("frequencies", freqs, persistent=False)
         self.prefactor = math.sqrt(2.0 / r_max)
 
     def forward(self, r: Tensor) -> Tensor:
         """Args: r (Tensor): ``[num_edges]`` lengths. Returns ``[num_edges, num_basis]``."""
         r = r.unsqueeze(-1)
-        return self.prefactor * torch.sin(self.frequencies * r) / r
+        return self.prefactor * torch.sin(self.frequencies.to(r.dtype) * r) / r
 
     def extra_repr(self) -> str:
         return f"r_max={self.r_max}, num_basis={self.num_basis}"
@@ -65,14 +65,16 @@ class CutoffBasis(nn.Module):
         self.r_min, self.r_max, self.num_basis = float(r_min), float(r_max), int(num_basis)
         self.offset = self.r_min if r_max > r_min else 0.0
         self.span = (self.r_max - self.r_min) if r_max > r_min else self.r_max
-        centres = torch.linspace(0.0, 1.0, num_basis) if num_basis > 1 else torch.ones(1)
-        self.register_buffer("centres", centres.to(torch.get_default_dtype()), persistent=False)
+        centres = torch.linspace(0.0, 1.0, num_basis, dtype=torch.float64)
+        if num_basis == 1:
+            centres = torch.ones(1, dtype=torch.float64)
+        self.register_buffer("centres", centres, persistent=False)
         self.width = 1.0 / max(num_basis - 1, 1)
 
     def forward(self, r_c: Tensor) -> Tensor:
         """Args: r_c (Tensor): ``[n]`` cutoffs (Å). Returns: ``[n, num_basis]``."""
         t = (r_c.unsqueeze(-1) - self.offset) / self.span
-        return torch.exp(-0.5 * ((t - self.centres) / self.width) ** 2)
+        return torch.exp(-0.5 * ((t - self.centres.to(t.dtype)) / self.width) ** 2)
 
     def extra_repr(self) -> str:
         return f"r_min={self.r_min}, r_max={self.r_max}, num_basis={self.num_basis}"

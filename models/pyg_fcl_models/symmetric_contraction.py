@@ -78,7 +78,8 @@ class SymmetricContraction(nn.Module):
                     u = u[..., first, second] * mult
                 u = u.reshape(k, math.prod(u.shape[1:])).t().contiguous()  # [M D^(nu-2) P, K]
                 name = f"basis_{nu}_{i}"
-                self.register_buffer(name, u.to(torch.get_default_dtype()), persistent=False)
+                # float64 here; the model casts it once to its dtype (no float32 round trip)
+                self.register_buffer(name, u, persistent=False)
                 names.append(name)
                 weight = torch.randn(num_elements, k, num_channels) / math.sqrt(max(k, 1))
                 self.weights.append(nn.Parameter(weight))
@@ -91,23 +92,24 @@ class SymmetricContraction(nn.Module):
         for i in range(n_out):
             u = getattr(self, self._bases[nu - 1][i])
             w = self.weights[(nu - 1) * n_out + i][element]  # [K, C]
-            parts.append((u @ w).t())
+            parts.append((u.to(w.dtype) @ w).t())
         return torch.cat(parts, dim=1)
 
-    def forward(self, a: Tensor, groups: list[tuple[int, int, int]]) -> Tensor:
+    def forward(self, a: Tensor, blocks: tuple[Tensor, ...], elements: list[int]) -> Tensor:
         """Product basis of atoms sorted by element.
 
         Args:
             a (Tensor): ``[num_nodes, C, D]`` the atomic basis per channel.
-            groups (list): ``(element, start, stop)`` contiguous slices covering all atoms.
+            blocks (tuple): ``a`` split into consecutive blocks of atoms of one element each.
+            elements (list): the element index of each block.
 
         Returns:
             Tensor: ``[num_nodes, irreps_out.dim]`` in e3nn layout.
         """
         c, d, m = self.num_channels, self.dim, sum(self.out_dims)
         out = []
-        for element, start, stop in groups:
-            a_g = a[start:stop].permute(1, 2, 0)  # [C, D, n]
+        for block, element in zip(blocks, elements):
+            a_g = block.permute(1, 2, 0)  # [C, D, n]
             n = a_g.shape[-1]
             if self.correlation == 1:
                 y = torch.bmm(self._folded(1, element).view(c, m, d), a_g)
@@ -122,8 +124,8 @@ class SymmetricContraction(nn.Module):
                 y = y.view(c, m, n) + torch.bmm(self._folded(1, element).view(c, m, d), a_g)
             out.append(y)
         y = torch.cat(out, dim=2)  # [C, M_total, N]
-        blocks = torch.split(y, self.out_dims, dim=1)
-        return torch.cat([b.permute(2, 0, 1).reshape(y.shape[2], -1) for b in blocks], dim=1)
+        parts = torch.split(y, self.out_dims, dim=1)
+        return torch.cat([b.permute(2, 0, 1).reshape(a.shape[0], -1) for b in parts], dim=1)
 
     def extra_repr(self) -> str:
         return (

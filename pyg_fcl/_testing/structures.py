@@ -56,10 +56,14 @@ class Structure:
 
 
 def model_dtype(model: torch.nn.Module) -> torch.dtype:
-    """The dtype of the model's first floating-point parameter (float64 without any)."""
-    for p in model.parameters():
-        if p.is_floating_point():
-            return p.dtype
+    """The model's floating dtype: that of an FCLModel's energy buffers (what ``prepare`` casts
+    inputs to), else of its first floating-point parameter or buffer (float64 without any)."""
+    energies = getattr(model, "atomic_energies", None)
+    if isinstance(energies, Tensor) and energies.is_floating_point():
+        return energies.dtype
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.is_floating_point():
+            return t.dtype
     return torch.float64
 
 

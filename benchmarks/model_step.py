@@ -1,0 +1,319 @@
+"""Time per energy+forces step: FCL-MACE (pyg_fcl_models) against mace-torch, same settings.
+
+Both models get the same structures, the same neighbour pairs and the same hyperparameters
+(channels, l_max, hidden l_max, correlation, layers, Bessel functions, radial MLP, readout MLP,
+avg_num_neighbors, dtype, threads). Timed: one forward pass with forces by autograd, neighbour
+list prebuilt (mace-torch gets the pair list; FCL-MACE gets its cached ``r_max`` search and prunes
+it to the per-atom cutoffs inside the step, which is included). One FCL-MACE model with
+``r_max`` = the largest cutoff serves every cutoff (that is the point of FCL); mace-torch is built
+anew with ``r_max`` = each cutoff.
+
+mace-torch pins e3nn 0.4.4, so it runs in its own virtual environment (created on first use:
+``python -m venv``, ``pip install torch==<this torch>`` first, then ``mace-torch``) in a
+subprocess that prints JSON. ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` lets that e3nn import under
+torch >= 2.6.
+
+Usage::
+
+    python benchmarks/model_step.py                      # both structures, 3/4/5/6 Å
+    python benchmarks/model_step.py --structures benzene --cutoffs 4 6 --repeats 2
+    python benchmarks/model_step.py --json out/model_step.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import torch
+from ase import Atoms
+from ase.build import molecule
+from scipy.spatial.transform import Rotation
+
+from pyg_fcl import FlexibleRadiusGraph, atoms_to_data, radius_graph
+from pyg_fcl_models import FCLMACE
+
+ROOT = Path(__file__).resolve().parent
+DATA = ROOT.parent.parent / "shared" / "data"
+
+MACE_RUNNER = r"""
+import json, statistics, sys, time
+import numpy as np, torch
+from e3nn import o3
+from mace import modules
+args = json.loads(sys.argv[1])
+torch.set_num_threads(args["threads"])
+torch.set_default_dtype(getattr(torch, args["dtype"]))
+dtype = torch.get_default_dtype()
+blob = torch.load(args["input"], weights_only=False)
+results = []
+for s in blob["structures"]:
+    z = s["z"]
+    elements = sorted(set(z.tolist()))
+    index = {e: i for i, e in enumerate(elements)}
+    one_hot = torch.nn.functional.one_hot(torch.tensor([index[int(v)] for v in z]), len(elements))
+    for case in s["cases"]:
+        torch.manual_seed(0)
+        model = modules.MACE(
+            r_max=case["cutoff"], num_bessel=args["num_bessel"], num_polynomial_cutoff=5,
+            max_ell=args["l_max"],
+            interaction_cls=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
+            interaction_cls_first=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
+            num_interactions=args["layers"], num_elements=len(elements),
+            hidden_irreps=o3.Irreps(args["hidden_irreps"]), MLP_irreps=o3.Irreps("16x0e"),
+            atomic_energies=np.zeros(len(elements)), avg_num_neighbors=args["avg_num_neighbors"],
+            atomic_numbers=elements, correlation=args["correlation"],
+            gate=torch.nn.functional.silu, radial_MLP=args["radial_mlp"],
+        ).to(dtype)
+        n = len(z)
+        data = {
+            "positions": s["pos"].to(dtype), "node_attrs": one_hot.to(dtype),
+            "edge_index": case["edge_index"], "shifts": case["shifts"].to(dtype),
+            "unit_shifts": case["unit_shifts"].to(dtype), "cell": s["cell"].to(dtype),
+            "batch": torch.zeros(n, dtype=torch.long), "ptr": torch.tensor([0, n]),
+        }
+        times = []
+        for k in range(args["warmup"] + args["repeats"]):
+            d = dict(data, positions=data["positions"].detach().clone())
+            t0 = time.perf_counter()
+            out = model(d, training=False, compute_force=True)
+            t1 = time.perf_counter()
+            if k >= args["warmup"]:
+                times.append(t1 - t0)
+        results.append({"structure": s["name"], "cutoff": case["cutoff"],
+                        "median_s": statistics.median(times), "times_s": times,
+                        "energy": float(out["energy"].sum())})
+print("MACE_JSON " + json.dumps(results))
+"""
+
+
+def water_box(n_side: int = 6, spacing: float = 3.104, seed: int = 0) -> Atoms:
+    """``n_side^3`` water molecules on a cubic grid, random orientations (~1 g/cm^3)."""
+    rng = np.random.default_rng(seed)
+    h2o = molecule("H2O")
+    h2o.positions -= h2o.get_center_of_mass()
+    pos, symbols = [], []
+    for idx in np.ndindex(n_side, n_side, n_side):
+        rot = Rotation.random(random_state=rng.integers(1 << 31)).as_matrix()
+        pos.append(h2o.positions @ rot.T + (np.array(idx) + 0.5) * spacing)
+        symbols += h2o.get_chemical_symbols()
+    length = n_side * spacing
+    return Atoms(symbols, positions=np.concatenate(pos), cell=[length] * 3, pbc=True)
+
+
+def benzene_crystal(reps: int = 2) -> Atoms:
+    """The X23 benzene crystal (48 atoms, frame 10 of the shipped file) repeated ``reps^3``."""
+    atoms = ase.io.read(DATA / "molcrys_x23" / "06_benzene.xyz", index=10)
+    return atoms.repeat(reps)
+
+
+STRUCTURES = {"benzene": benzene_crystal, "water": water_box}
+
+
+def ensure_mace_venv(venv: Path) -> Path:
+    """Create the mace-torch virtual environment once; return its python."""
+    python = venv / "bin" / "python"
+    if python.exists():
+        check = subprocess.run(
+            [str(python), "-c", "import mace, e3nn"],
+            env=dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1"),
+            capture_output=True,
+        )
+        if check.returncode == 0:
+            return python
+    print(f"creating {venv} (torch=={torch.__version__.split('+')[0]}, mace-torch) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    (venv / ".gitignore").write_text("*\n")
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    subprocess.run(pip + [f"torch=={torch.__version__.split('+')[0]}"], check=True)
+    subprocess.run(pip + ["mace-torch"], check=True)
+    return python
+
+
+def cases_for(atoms: Atoms, cutoffs: list[float], r_max: float) -> tuple[dict, dict]:
+    """The structure as tensors, and the pair list at each cutoff (searched once at r_max)."""
+    data = atoms_to_data(atoms, dtype=torch.float64)
+    edge_index, shift = radius_graph(data.pos, r_max, cell=data.cell, pbc=data.pbc)
+    j, i = edge_index
+    vec = data.pos[j] - data.pos[i] + shift.double() @ data.cell[0]
+    length = vec.norm(dim=1)
+    cases = []
+    for r in cutoffs:
+        keep = length < r
+        s = shift[keep]
+        # mace-torch: vector = pos[edge_index[1]] - pos[edge_index[0]] + shifts; with our
+        # (j, i) pairs and shifts = -S @ cell that is -(pos_j - pos_i + S @ cell): same geometry
+        cases.append(
+            {
+                "cutoff": float(r),
+                "edge_index": edge_index[:, keep].clone(),
+                "shifts": -(s.double() @ data.cell[0]),
+                "unit_shifts": -s.double(),
+                "pairs_per_atom": float(keep.sum()) / len(atoms),
+            }
+        )
+    blob = {"z": data.z, "pos": data.pos, "cell": data.cell[0], "cases": cases}
+    return data, blob
+
+
+def time_fcl(model: FCLMACE, data, cutoff: float, warmup: int, repeats: int) -> list[float]:
+    d = data.clone()
+    d.cutoff = torch.full((d.num_nodes,), cutoff, dtype=model.dtype)
+    d.pos = d.pos.to(model.dtype)
+    d.cell = d.cell.to(model.dtype)
+    # cache the r_max search on the data (as a DataLoader transform or the calculator does):
+    # the timed step prunes it to the cutoffs, as mace-torch gets a prebuilt pair list
+    d = FlexibleRadiusGraph(model.r_max, edge_rule=model.edge_rule)(d)
+    times = []
+    for k in range(warmup + repeats):
+        t0 = time.perf_counter()
+        out = model(d)
+        out["forces"].sum().item()
+        t1 = time.perf_counter()
+        if k >= warmup:
+            times.append(t1 - t0)
+    return times
+
+
+def linear_fit(x: list[float], y: list[float]) -> dict:
+    """Least-squares ``y = a + b x`` and its R^2."""
+    x_, y_ = np.asarray(x), np.asarray(y)
+    b, a = np.polyfit(x_, y_, 1)
+    pred = a + b * x_
+    ss = float(((y_ - y_.mean()) ** 2).sum())
+    r2 = 1.0 - float(((y_ - pred) ** 2).sum()) / ss if ss > 0 else 1.0
+    return {"a_s": float(a), "b_s_per_pair_per_atom": float(b), "r2": r2}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--structures", nargs="+", default=["benzene", "water"], choices=STRUCTURES)
+    p.add_argument("--cutoffs", nargs="+", type=float, default=[3.0, 4.0, 5.0, 6.0])
+    p.add_argument("--channels", type=int, default=64)
+    p.add_argument("--l-max", type=int, default=3)
+    p.add_argument("--hidden-l-max", type=int, default=1)
+    p.add_argument("--correlation", type=int, default=3)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--num-bessel", type=int, default=8)
+    p.add_argument("--radial-mlp", nargs="+", type=int, default=[64, 64, 64])
+    p.add_argument("--avg-num-neighbors", type=float, default=40.0)
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--venv", type=Path, default=ROOT / ".venv-mace")
+    p.add_argument("--skip-mace", action="store_true", help="time FCL-MACE only")
+    p.add_argument("--json", type=Path, help="write the results here")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    r_max = max(args.cutoffs)
+    hidden = "+".join(
+        f"{args.channels}x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(args.hidden_l_max + 1)
+    )
+
+    structures, blobs = {}, []
+    for name in args.structures:
+        atoms = STRUCTURES[name]()
+        data, blob = cases_for(atoms, args.cutoffs, r_max)
+        blob["name"] = f"{name} ({len(atoms)} atoms)"
+        structures[name] = (atoms, data, blob)
+        blobs.append(blob)
+
+    settings = {
+        "channels": args.channels, "l_max": args.l_max, "hidden_irreps": hidden,
+        "correlation": args.correlation, "layers": args.layers, "num_bessel": args.num_bessel,
+        "radial_mlp": args.radial_mlp, "avg_num_neighbors": args.avg_num_neighbors,
+        "dtype": args.dtype, "threads": args.threads, "warmup": args.warmup,
+        "repeats": args.repeats,
+    }  # fmt: skip
+    mace_results = {}
+    if not args.skip_mace:
+        python = ensure_mace_venv(args.venv)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "input.pt"
+            torch.save({"structures": blobs}, path)
+            proc = subprocess.run(
+                [str(python), "-c", MACE_RUNNER, json.dumps(dict(settings, input=str(path)))],
+                env=dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1"),
+                capture_output=True,
+                text=True,
+            )
+        if proc.returncode != 0:
+            raise RuntimeError(f"mace-torch run failed:\n{proc.stderr[-4000:]}")
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("MACE_JSON ")][-1]
+        for r in json.loads(line.removeprefix("MACE_JSON ")):
+            mace_results[(r["structure"], r["cutoff"])] = r
+
+    rows = []
+    for atoms, data, blob in structures.values():
+        torch.manual_seed(0)
+        model = FCLMACE(
+            r_max=r_max,
+            r_min=min(args.cutoffs),
+            elements=sorted(set(atoms.numbers.tolist())),
+            num_channels=args.channels,
+            l_max=args.l_max,
+            hidden_l_max=args.hidden_l_max,
+            correlation=args.correlation,
+            num_interactions=args.layers,
+            num_bessel=args.num_bessel,
+            radial_mlp=args.radial_mlp,
+            avg_num_neighbors=args.avg_num_neighbors,
+            dtype=args.dtype,
+        ).eval()
+        for case in blob["cases"]:
+            times = time_fcl(model, data, case["cutoff"], args.warmup, args.repeats)
+            row = {
+                "structure": blob["name"],
+                "cutoff": case["cutoff"],
+                "pairs_per_atom": case["pairs_per_atom"],
+                "fcl_mace_s": statistics.median(times),
+                "fcl_mace_times_s": times,
+            }
+            m = mace_results.get((blob["name"], case["cutoff"]))
+            if m is not None:
+                row["mace_torch_s"] = m["median_s"]
+                row["mace_torch_times_s"] = m["times_s"]
+                row["ratio"] = row["fcl_mace_s"] / m["median_s"]
+            rows.append(row)
+            line = f"{row['structure']:<22} r={row['cutoff']:.1f} Å  "
+            line += f"pairs/atom {row['pairs_per_atom']:6.1f}  FCL-MACE {row['fcl_mace_s']:.3f} s"
+            if m is not None:
+                line += f"  mace-torch {row['mace_torch_s']:.3f} s  ratio {row['ratio']:.2f}"
+            print(line, flush=True)
+    fits = {}
+    for name in {r["structure"] for r in rows}:
+        sel = [r for r in rows if r["structure"] == name]
+        x = [r["pairs_per_atom"] for r in sel]
+        fits[name] = {"fcl_mace": linear_fit(x, [r["fcl_mace_s"] for r in sel])}
+        if all("mace_torch_s" in r for r in sel):
+            fits[name]["mace_torch"] = linear_fit(x, [r["mace_torch_s"] for r in sel])
+    result = {
+        "settings": settings,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+        },
+        "rows": rows,
+        "fits_time_vs_pairs_per_atom": fits,
+    }
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
