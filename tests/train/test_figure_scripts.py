@@ -1,0 +1,59 @@
+"""examples/fig3_cutoff_scan.py and examples/fig4_diatomic.py run on tiny budgets."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from train_helpers import toy_model
+
+from pyg_fcl import save_model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fig4_curves_vanish_beyond_each_cutoff(tmp_path):
+    path = tmp_path / "toy.pt"
+    save_model(toy_model(r_max=5.0, r_min=2.5, elements=(6, 8)), path)
+    out = tmp_path / "fig4.png"
+    table = _load("fig4_diatomic").main(
+        ["--model", str(path), "--cutoffs", "3", "4", "5", "--points", "120", "--out", str(out)]
+    )
+    assert out.is_file() and json.loads(out.with_suffix(".json").read_text()) == table
+    for row in table.values():
+        assert row["max_abs_energy_beyond_rc_eV"] == 0.0
+        assert row["max_abs_force_beyond_rc_eV_per_A"] == 0.0
+        assert row["energy_at_0.95rc_eV"] != 0.0  # the pair still interacts inside r_c
+
+
+def test_fig3_two_seeds_tiny(tmp_path):
+    pytest.importorskip("pyg_fcl_models")
+    out = tmp_path / "fig3"
+    text = _load("fig3_cutoff_scan").main(
+        [
+            "--seeds", "0", "1", "--scl-cutoffs", "3.5", "4.5", "--out", str(out), "--",
+            "--data-dir", str(ROOT / "data" / "mad_sample"), "--size", "tiny",
+            "--subsets", "MC3D", "--max-structures", "8", "--max-test", "4", "--epochs", "1",
+            "--max-steps", "1", "--r-min", "3", "--r-max", "4.5", "--no-progress",
+            "--device", "cpu",
+        ]
+    )  # fmt: skip
+    assert (out / "fig3_cutoff_scan.png").is_file()
+    rows = [
+        line for line in text.splitlines() if line.startswith("| 3.5") or line.startswith("| 4.5")
+    ]
+    assert len(rows) == 2 and all(row.rstrip().endswith("| 2 |") for row in rows)
+    table = json.loads((out / "fig3_table.json").read_text())
+    assert (
+        len(table["FCL"]["3.5"]["forces_rmse"]) == 2
+        and len(table["SCL"]["4.5"]["forces_rmse"]) == 2
+    )
