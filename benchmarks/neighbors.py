@@ -22,14 +22,21 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import platform
-import time
-from pathlib import Path
+import os
 
-import torch
+# Spinning OpenMP threads (torch's and vesin's pools take turns) dominate timings on a shared or
+# oversubscribed machine: measured 10x slower medians on 2 busy cores. Passive waiting unless the
+# caller chose otherwise; must be set before torch starts its thread pool.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "molcrys_x23"
 DEFAULT_SIZES = [100, 300, 1000, 3000, 10000, 30000]
@@ -127,17 +134,21 @@ def bench_size(atoms, args, backends) -> dict:
     half = NeighborList(cutoff=args.cutoff, full_list=False)
     t, _ = timed(lambda: half.compute(pos64, cell64, True, "ijSd"), args.repeats)
     row["times"]["vesin_half"] = t
+    first = None
     for name in backends:
         if name == "brute" and n > args.max_brute:
             continue
-        t, (edge_index, _) = timed(
+        t, graph = timed(
             lambda name=name: radius_graph(
                 pos, args.cutoff, cell=cell[None], pbc=pbc, backend=name
             ),
             args.repeats,
         )
-        if edge_index.shape[1] != row["pairs"]:
-            raise RuntimeError(f"{name}: {edge_index.shape[1]} edges, vesin {row['pairs']}")
+        if graph[0].shape[1] != row["pairs"]:
+            raise RuntimeError(f"{name}: {graph[0].shape[1]} edges, vesin {row['pairs']}")
+        first = first or graph  # every backend must return the very same tensors
+        if not (torch.equal(graph[0], first[0]) and torch.equal(graph[1], first[1])):
+            raise RuntimeError(f"{name}: edges differ from {backends[0]}'s")
         row["times"][name] = t
     if not args.no_ase and n <= args.max_ase:
         t, (i,) = timed(
@@ -208,7 +219,6 @@ def main() -> None:
 
     names = available_backends()
     base = crystal_frame(args.data_dir / f"{args.crystal}.xyz")
-    torch.set_num_threads(torch.get_num_threads())
     rows = []
     for target in tqdm(args.sizes, desc="sizes"):
         atoms, reps = supercell(base, target)
@@ -217,13 +227,15 @@ def main() -> None:
         rows.append(row)
     print(
         f"\n{args.crystal} supercells, cutoff {args.cutoff} Å, {args.dtype}, device {args.device}, "
-        f"{torch.get_num_threads()} torch threads, {platform.processor() or platform.machine()}"
+        f"{torch.get_num_threads()} torch threads, "
+        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, {platform.machine()}"
     )
     print_table(rows, names)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         meta = {k: str(v) for k, v in vars(args).items()}
         meta.update(torch=torch.__version__, backends=names, platform=platform.platform())
+        meta.update(omp_wait_policy=os.environ["OMP_WAIT_POLICY"])
         args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
         print(f"wrote {args.json}")
 

@@ -98,12 +98,13 @@ def _bits(n: int) -> int:
 def _pack(i: Tensor, j: Tensor, shift: Tensor, lo: list[int], bits, out: Tensor) -> None:
     """Writes ``key = i | j | s0 | s1 | s2`` (bit fields, most significant first) into ``out``."""
     bn, b0, b1, b2 = bits
-    code = (shift[:, 0] - lo[0]).long() << (b1 + b2)
-    code += (shift[:, 1] - lo[1]).long() << b2
-    code += (shift[:, 2] - lo[2]).long()
+    # (s - lo) << b == (s << b) - (lo << b): the shift code in the narrow input dtype, then one
+    # constant offset.
+    code = (shift[:, 0] << (b1 + b2)) + (shift[:, 1] << b2) + shift[:, 2]
     torch.bitwise_left_shift(i, bn + b0 + b1 + b2, out=out)
     out |= j << (b0 + b1 + b2)
-    out |= code
+    out += code
+    out -= (lo[0] << (b1 + b2)) + (lo[1] << b2) + lo[2]
 
 
 def _sort(
@@ -130,6 +131,8 @@ def _sort(
         if mirror:
             i, j, shift = torch.cat([i, j]), torch.cat([j, i]), torch.cat([shift, -shift])
         return _sort_two_pass(i, j, shift.long(), num_nodes)
+    if b0 + b1 + b2 > 30:  # the shift code would overflow a 32-bit shift tensor
+        shift = shift.long()
     e = i.shape[0]
     key = torch.empty(2 * e if mirror else e, dtype=torch.long, device=i.device)
     _pack(i, j, shift, lo, bits, key[:e])
@@ -140,9 +143,10 @@ def _sort(
     edge_index = torch.empty(2, key.shape[0], dtype=torch.long, device=key.device)
     torch.bitwise_right_shift(key, bn + bs, out=edge_index[1])
     torch.bitwise_and(key >> bs, (1 << bn) - 1, out=edge_index[0])
-    offsets = torch.tensor([b1 + b2, b2, 0], device=key.device)
-    masks = torch.tensor([(1 << b0) - 1, (1 << b1) - 1, (1 << b2) - 1], device=key.device)
-    edge_shift = ((key.unsqueeze(1) >> offsets) & masks).add_(torch.tensor(lo, device=key.device))
+    edge_shift = torch.empty(key.shape[0], 3, dtype=torch.long, device=key.device)
+    for k, (offset, width) in enumerate([(b1 + b2, b0), (b2, b1), (0, b2)]):
+        torch.bitwise_and(key >> offset, (1 << width) - 1, out=edge_shift[:, k])
+        edge_shift[:, k] += lo[k]
     return edge_index, edge_shift
 
 

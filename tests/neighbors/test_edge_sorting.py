@@ -14,6 +14,7 @@ def _random_edges(seed=0, e=2000):
     j = torch.randint(0, 50, (e,), generator=gen)
     shift = torch.randint(-3, 4, (e, 3), generator=gen, dtype=torch.int32)
     shift[:5] = torch.tensor([-7, 0, 9], dtype=torch.int32)  # wide, asymmetric shift ranges
+    shift[5] = torch.tensor([-3000, 2000, 5000], dtype=torch.int32)  # 36 bits of shift code
     return i, j, shift
 
 
