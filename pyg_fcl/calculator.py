@@ -109,11 +109,26 @@ class FCLCalculator(Calculator):
         self.results = {}
 
     def cutoff_tensor(self, atoms: Atoms) -> Tensor:
-        """Per-atom cutoffs ``[num_atoms]`` for ``atoms``."""
+        """Per-atom cutoffs ``[num_atoms]`` for ``atoms``.
+
+        A per-atom spec for one cell also applies to supercells made by ``atoms.repeat`` (whole
+        copies of the cell, atoms in the same order): its values are tiled.
+        """
         n = len(atoms)
         if self.spec is None:
             return torch.full((n,), self.r_max, dtype=self.dtype, device=self.device)
-        cutoff = self.spec.per_atom(torch.as_tensor(atoms.numbers), dtype=torch.float64)
+        numbers = torch.as_tensor(atoms.numbers)
+        spec = self.spec
+        if spec.kind == "atom" and n > len(spec.atoms) and n % len(spec.atoms) == 0:
+            # a supercell made by ``atoms.repeat``: copies of the cell, atoms in the same order
+            copies = n // len(spec.atoms)
+            cell_numbers = numbers[: len(spec.atoms)]
+            if torch.equal(numbers, cell_numbers.repeat(copies)):
+                cutoff = spec.per_atom(cell_numbers, dtype=torch.float64).repeat(copies)
+                return self._checked(cutoff)
+        return self._checked(spec.per_atom(numbers, dtype=torch.float64))
+
+    def _checked(self, cutoff: Tensor) -> Tensor:
         bad = cutoff > self.r_max * (1 + 1e-9)
         if bool(bad.any()):
             atom = int(bad.nonzero()[0, 0])
@@ -254,6 +269,7 @@ def run_md(
 
     Returns:
         dict: ``steps``, ``seconds_per_step`` (mean after warm-up), ``median_seconds_per_step``,
+        ``min_seconds_per_step`` (the fastest step: least disturbed by other processes),
         ``total_seconds``, ``energy_drift_per_atom`` (max ``|E_tot(t) - E_tot(0)|`` / atoms, eV),
         ``final_temperature`` (K), ``etot`` (total energy per step), and the calculator's
         ``stats`` when it has any.
@@ -313,6 +329,7 @@ def run_md(
         "timestep_fs": timestep_fs,
         "seconds_per_step": float(np.mean(timed)),
         "median_seconds_per_step": float(np.median(timed)),
+        "min_seconds_per_step": float(np.min(timed)),
         "total_seconds": float(np.sum(times)),
         "energy_drift_per_atom": float(np.max(np.abs(np.array(etot) - etot[0]))) / n,
         "final_temperature": float(atoms.get_temperature()),

@@ -138,3 +138,15 @@ def test_md_cli_writes_json(model, tmp_path):
     assert result["steps"] == 6 and result["seconds_per_step"] > 0 and result["pairs_per_atom"] > 0
     beyond = [*args[:7], "--cutoff", "9.0", "--steps", "2"]
     assert main(beyond) == 1  # a cutoff beyond r_max is a clean error
+
+
+def test_per_atom_cutoffs_tile_over_repeated_supercell(model, atoms):
+    cutoff = _per_atom(len(atoms), seed=3)
+    spec = CutoffSpec.from_atoms(cutoff, numbers=atoms.numbers.tolist())
+    big = atoms.repeat((1, 2, 1))
+    big.calc = FCLCalculator(model, cutoffs=spec)
+    explicit = big.copy()
+    explicit.calc = FCLCalculator(model, cutoffs=np.tile(cutoff, 2))
+    np.testing.assert_allclose(big.get_forces(), explicit.get_forces(), atol=1e-12)
+    atoms.calc = FCLCalculator(model, cutoffs=spec)
+    assert big.get_potential_energy() == pytest.approx(2 * atoms.get_potential_energy(), rel=1e-10)

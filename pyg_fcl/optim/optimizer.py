@@ -103,8 +103,10 @@ class CutoffOptimizer:
             sigmoid a step moves a cutoff by at most ``lr * (r_max - r_min) / 4`` Å, so the
             default is larger (0.05).
         epochs (int): passes over the structures per ``lam``.
-        init (float, optional): initial cutoff (Å) for every parameter; default ``r_max``
-            (clamped just inside the range; the paper started at 6 Å).
+        init (float, optional): initial cutoff (Å) for every parameter; default
+            ``r_min + 0.75 (r_max - r_min)`` (6.1 Å for the paper's range [3.5, 7], where it
+            started at 6 Å). At ``r_max`` itself the sigmoid is saturated (clamped to
+            ``theta = 4``) and the first steps barely move the cutoffs.
         batch_size (int): structures per optimization step.
         energy_weight, force_weight (float): error ``= energy_weight * L1(energy per atom) +
             force_weight * L1(forces)`` (the paper's 0.1 and 1).
@@ -149,7 +151,7 @@ class CutoffOptimizer:
             )
         self.lr = float(lr)
         self.epochs = int(epochs)
-        self.init = self.r_max if init is None else float(init)
+        self.init = self.r_min + 0.75 * (self.r_max - self.r_min) if init is None else float(init)
         self.batch_size = int(batch_size)
         self.energy_weight = float(energy_weight)
         self.force_weight = float(force_weight)
