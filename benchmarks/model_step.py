@@ -9,8 +9,10 @@ it to the per-atom cutoffs inside the step, which is included). One FCL-MACE mod
 anew with ``r_max`` = each cutoff.
 
 mace-torch pins e3nn 0.4.4, so it runs in its own virtual environment (created on first use:
-``python -m venv``, ``pip install torch==<this torch>`` first, then ``mace-torch``) in a
-subprocess that prints JSON. ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` lets that e3nn import under
+``python -m venv``, ``pip install torch==<this torch>`` first, then ``mace-torch``; a
+``.gitignore`` inside keeps it out of git) in a worker subprocess that answers one timed step per
+request as JSON. The two models' steps alternate, so both see the same machine load (the
+machine may be shared). ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` lets that e3nn import under
 torch >= 2.6.
 
 Usage::
@@ -47,7 +49,7 @@ ROOT = Path(__file__).resolve().parent
 DATA = ROOT.parent.parent / "shared" / "data"
 
 MACE_RUNNER = r"""
-import json, statistics, sys, time
+import json, sys, time
 import numpy as np, torch
 from e3nn import o3
 from mace import modules
@@ -56,19 +58,18 @@ torch.set_num_threads(args["threads"])
 torch.set_default_dtype(getattr(torch, args["dtype"]))
 dtype = torch.get_default_dtype()
 blob = torch.load(args["input"], weights_only=False)
-results = []
+cases = []
 for s in blob["structures"]:
     z = s["z"]
     elements = sorted(set(z.tolist()))
     index = {e: i for i, e in enumerate(elements)}
     one_hot = torch.nn.functional.one_hot(torch.tensor([index[int(v)] for v in z]), len(elements))
+    block = modules.interaction_classes["RealAgnosticResidualInteractionBlock"]
     for case in s["cases"]:
         torch.manual_seed(0)
         model = modules.MACE(
             r_max=case["cutoff"], num_bessel=args["num_bessel"], num_polynomial_cutoff=5,
-            max_ell=args["l_max"],
-            interaction_cls=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
-            interaction_cls_first=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
+            max_ell=args["l_max"], interaction_cls=block, interaction_cls_first=block,
             num_interactions=args["layers"], num_elements=len(elements),
             hidden_irreps=o3.Irreps(args["hidden_irreps"]), MLP_irreps=o3.Irreps("16x0e"),
             atomic_energies=np.zeros(len(elements)), avg_num_neighbors=args["avg_num_neighbors"],
@@ -82,19 +83,58 @@ for s in blob["structures"]:
             "unit_shifts": case["unit_shifts"].to(dtype), "cell": s["cell"].to(dtype),
             "batch": torch.zeros(n, dtype=torch.long), "ptr": torch.tensor([0, n]),
         }
-        times = []
-        for k in range(args["warmup"] + args["repeats"]):
-            d = dict(data, positions=data["positions"].detach().clone())
-            t0 = time.perf_counter()
-            out = model(d, training=False, compute_force=True)
-            t1 = time.perf_counter()
-            if k >= args["warmup"]:
-                times.append(t1 - t0)
-        results.append({"structure": s["name"], "cutoff": case["cutoff"],
-                        "median_s": statistics.median(times), "times_s": times,
-                        "energy": float(out["energy"].sum())})
-print("MACE_JSON " + json.dumps(results))
+        cases.append((model, data))
+print("READY", flush=True)
+for line in sys.stdin:  # one case index per line: run one timed energy+forces step
+    k = int(line)
+    if k < 0:
+        break
+    model, data = cases[k]
+    d = dict(data, positions=data["positions"].detach().clone())
+    t0 = time.perf_counter()
+    out = model(d, training=False, compute_force=True)
+    float(out["forces"].sum())
+    t1 = time.perf_counter()
+    print(json.dumps({"time": t1 - t0, "energy": float(out["energy"].sum())}), flush=True)
 """
+
+
+class MaceWorker:
+    """mace-torch in its own environment, one timed step per request (interleaved with ours)."""
+
+    def __init__(self, python: Path, settings: dict, blobs: list[dict], tmp: Path) -> None:
+        path = tmp / "input.pt"
+        torch.save({"structures": blobs}, path)
+        self.proc = subprocess.Popen(
+            [str(python), "-c", MACE_RUNNER, json.dumps(dict(settings, input=str(path)))],
+            env=dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        printed = []  # mace-torch may print notices before the worker is ready
+        for line in self.proc.stdout:
+            if line.strip() == "READY":
+                break
+            printed.append(line)
+        else:
+            raise RuntimeError(
+                f"mace-torch worker failed to start (exit {self.proc.wait()}):\n{''.join(printed)}"
+            )
+
+    def step(self, case: int) -> float:
+        self.proc.stdin.write(f"{case}\n")
+        self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                return json.loads(line)["time"]
+        raise RuntimeError(f"mace-torch worker died (exit {self.proc.wait()})")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write("-1\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
 
 
 def water_box(n_side: int = 6, spacing: float = 3.104, seed: int = 0) -> Atoms:
@@ -166,23 +206,22 @@ def cases_for(atoms: Atoms, cutoffs: list[float], r_max: float) -> tuple[dict, d
     return data, blob
 
 
-def time_fcl(model: FCLMACE, data, cutoff: float, warmup: int, repeats: int) -> list[float]:
+def fcl_case(model: FCLMACE, data, cutoff: float):
+    """The structure with a global cutoff and its ``r_max`` search cached on it (as a DataLoader
+    transform or the calculator provides it): the timed step prunes the cached graph, as
+    mace-torch gets a prebuilt pair list."""
     d = data.clone()
     d.cutoff = torch.full((d.num_nodes,), cutoff, dtype=model.dtype)
     d.pos = d.pos.to(model.dtype)
     d.cell = d.cell.to(model.dtype)
-    # cache the r_max search on the data (as a DataLoader transform or the calculator does):
-    # the timed step prunes it to the cutoffs, as mace-torch gets a prebuilt pair list
-    d = FlexibleRadiusGraph(model.r_max, edge_rule=model.edge_rule)(d)
-    times = []
-    for k in range(warmup + repeats):
-        t0 = time.perf_counter()
-        out = model(d)
-        out["forces"].sum().item()
-        t1 = time.perf_counter()
-        if k >= warmup:
-            times.append(t1 - t0)
-    return times
+    return FlexibleRadiusGraph(model.r_max, edge_rule=model.edge_rule)(d)
+
+
+def fcl_step(model: FCLMACE, d) -> float:
+    t0 = time.perf_counter()
+    out = model(d)
+    float(out["forces"].sum())
+    return time.perf_counter() - t0
 
 
 def linear_fit(x: list[float], y: list[float]) -> dict:
@@ -208,7 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--radial-mlp", nargs="+", type=int, default=[64, 64, 64])
     p.add_argument("--avg-num-neighbors", type=float, default=40.0)
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads of both models")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--venv", type=Path, default=ROOT / ".venv-mace")
@@ -236,61 +275,60 @@ def main(argv: list[str] | None = None) -> dict:
         "dtype": args.dtype, "threads": args.threads, "warmup": args.warmup,
         "repeats": args.repeats,
     }  # fmt: skip
-    mace_results = {}
+    tmp = tempfile.TemporaryDirectory()
+    worker = None
     if not args.skip_mace:
-        python = ensure_mace_venv(args.venv)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "input.pt"
-            torch.save({"structures": blobs}, path)
-            proc = subprocess.run(
-                [str(python), "-c", MACE_RUNNER, json.dumps(dict(settings, input=str(path)))],
-                env=dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1"),
-                capture_output=True,
-                text=True,
-            )
-        if proc.returncode != 0:
-            raise RuntimeError(f"mace-torch run failed:\n{proc.stderr[-4000:]}")
-        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("MACE_JSON ")][-1]
-        for r in json.loads(line.removeprefix("MACE_JSON ")):
-            mace_results[(r["structure"], r["cutoff"])] = r
-
-    rows = []
-    for atoms, data, blob in structures.values():
-        torch.manual_seed(0)
-        model = FCLMACE(
-            r_max=r_max,
-            r_min=min(args.cutoffs),
-            elements=sorted(set(atoms.numbers.tolist())),
-            num_channels=args.channels,
-            l_max=args.l_max,
-            hidden_l_max=args.hidden_l_max,
-            correlation=args.correlation,
-            num_interactions=args.layers,
-            num_bessel=args.num_bessel,
-            radial_mlp=args.radial_mlp,
-            avg_num_neighbors=args.avg_num_neighbors,
-            dtype=args.dtype,
-        ).eval()
-        for case in blob["cases"]:
-            times = time_fcl(model, data, case["cutoff"], args.warmup, args.repeats)
-            row = {
-                "structure": blob["name"],
-                "cutoff": case["cutoff"],
-                "pairs_per_atom": case["pairs_per_atom"],
-                "fcl_mace_s": statistics.median(times),
-                "fcl_mace_times_s": times,
-            }
-            m = mace_results.get((blob["name"], case["cutoff"]))
-            if m is not None:
-                row["mace_torch_s"] = m["median_s"]
-                row["mace_torch_times_s"] = m["times_s"]
-                row["ratio"] = row["fcl_mace_s"] / m["median_s"]
-            rows.append(row)
-            line = f"{row['structure']:<22} r={row['cutoff']:.1f} Å  "
-            line += f"pairs/atom {row['pairs_per_atom']:6.1f}  FCL-MACE {row['fcl_mace_s']:.3f} s"
-            if m is not None:
-                line += f"  mace-torch {row['mace_torch_s']:.3f} s  ratio {row['ratio']:.2f}"
-            print(line, flush=True)
+        worker = MaceWorker(ensure_mace_venv(args.venv), settings, blobs, Path(tmp.name))
+    rows, case_index = [], 0
+    try:
+        for atoms, data, blob in structures.values():
+            torch.manual_seed(0)
+            model = FCLMACE(
+                r_max=r_max,
+                r_min=min(args.cutoffs),
+                elements=sorted(set(atoms.numbers.tolist())),
+                num_channels=args.channels,
+                l_max=args.l_max,
+                hidden_l_max=args.hidden_l_max,
+                correlation=args.correlation,
+                num_interactions=args.layers,
+                num_bessel=args.num_bessel,
+                radial_mlp=args.radial_mlp,
+                avg_num_neighbors=args.avg_num_neighbors,
+                dtype=args.dtype,
+            ).eval()
+            for case in blob["cases"]:
+                d = fcl_case(model, data, case["cutoff"])
+                ours, theirs = [], []
+                for k in range(args.warmup + args.repeats):  # alternate: same machine load
+                    t_ours = fcl_step(model, d)
+                    t_theirs = worker.step(case_index) if worker else None
+                    if k >= args.warmup:
+                        ours.append(t_ours)
+                        theirs.append(t_theirs)
+                case_index += 1
+                row = {
+                    "structure": blob["name"],
+                    "cutoff": case["cutoff"],
+                    "pairs_per_atom": case["pairs_per_atom"],
+                    "fcl_mace_s": statistics.median(ours),
+                    "fcl_mace_times_s": ours,
+                }
+                line = f"{row['structure']:<22} r={row['cutoff']:.1f} Å  "
+                line += (
+                    f"pairs/atom {row['pairs_per_atom']:6.1f}  FCL-MACE {row['fcl_mace_s']:.3f} s"
+                )
+                if worker:
+                    row["mace_torch_s"] = statistics.median(theirs)
+                    row["mace_torch_times_s"] = theirs
+                    row["ratio"] = row["fcl_mace_s"] / row["mace_torch_s"]
+                    line += f"  mace-torch {row['mace_torch_s']:.3f} s  ratio {row['ratio']:.2f}"
+                rows.append(row)
+                print(line, flush=True)
+    finally:
+        if worker:
+            worker.close()
+        tmp.cleanup()
     fits = {}
     for name in {r["structure"] for r in rows}:
         sel = [r for r in rows if r["structure"] == name]

@@ -221,11 +221,8 @@ class FCLMACE(FCLModel):
             groups.inverse.index_select(0, data.edge_index[1]),
             num_nodes,
         )
-        # padding slots: a dummy vector of length r_max with edge cutoff r_max (envelope 0)
-        vectors = nbr.pad(vectors, vectors.new_tensor([self.r_max, 0.0, 0.0]))
-        edge_cutoff = nbr.pad(edge_cutoff, self.r_max)
-        lengths = torch.linalg.vector_norm(vectors, dim=-1)  # [N, max_degree]
-        sh = self.spherical_harmonics(vectors)
+        lengths = torch.linalg.vector_norm(vectors, dim=-1)
+        sh = nbr.pad(self.spherical_harmonics(vectors))  # [N, max_degree, (l_max+1)^2]
         radial = self.bessel(lengths)
         edge_cutoff_features = self.cutoff_basis(edge_cutoff)
         envelope = self.envelope(lengths, edge_cutoff)
@@ -241,7 +238,8 @@ class FCLMACE(FCLModel):
         for interaction, radial_net, skip, product, readout in zip(
             self.interactions, self.radials, self.skips, self.products, self.readouts
         ):
-            weights = radial_net(radial, edge_cutoff_features, envelope)
+            # per-edge weights (zero past the cutoff), laid out per receiver (zero padding)
+            weights = nbr.pad(radial_net(radial, edge_cutoff_features, envelope))
             a = interaction(h, sh, weights, nbr)
             h = product(a, skip(h, groups), groups)
             node_energy = node_energy + readout(h)
