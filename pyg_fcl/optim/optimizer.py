@@ -315,6 +315,24 @@ class CutoffOptimizer:
             self.model, self.structures if structures is None else structures, cutoffs
         )
 
+    def cover(self, spec: CutoffSpec, structures: Sequence[Data]) -> CutoffSpec:
+        """Give elements of ``structures`` that a per-element ``spec`` lacks the cutoff ``r_max``.
+
+        Elements absent from the target structures got no gradient; ``r_max`` is the model's
+        own trained default for them. The filled elements are listed in ``meta["filled"]``.
+        """
+        if spec.kind != "element":
+            return spec
+        present = {int(z) for s in structures for z in s.z.tolist()}
+        missing = sorted(present - set(spec.elements))
+        if not missing:
+            return spec
+        elements = {**spec.elements, **{z: self.r_max for z in missing}}
+        meta = {**spec.meta, "filled": missing}
+        return CutoffSpec.from_elements(
+            elements, edge_rule=spec.edge_rule, r_max=spec.r_max, meta=meta
+        )
+
     def scan_global(
         self, cutoffs: Sequence[float], structures: Sequence[Data] | None = None
     ) -> list[dict]:
@@ -362,8 +380,9 @@ class CutoffOptimizer:
         points = []
         for lam in lambdas:
             result = self.optimize(float(lam))
-            evaluation = self.evaluate(result.spec, eval_structures)
-            points.append(ParetoPoint(float(lam), result.spec, evaluation, rmax, result.history))
+            spec = self.cover(result.spec, eval_structures or ())
+            evaluation = self.evaluate(spec, eval_structures)
+            points.append(ParetoPoint(float(lam), spec, evaluation, rmax, result.history))
             if self.progress is not None:
                 self.progress(
                     f"lambda={lam:g}: {evaluation['pairs_per_atom']:.1f} pairs/atom "

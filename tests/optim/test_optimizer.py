@@ -151,3 +151,16 @@ def test_optimize_cli(model, tmp_path):
     bad = ["optimize", "--model", str(ckpt), "--data", str(tmp_path / "nope.xyz")]
     assert main([*bad, "--lambdas", "1e-2"]) == 1
     assert np.isfinite(front["points"][0]["force_rmse"])
+
+
+def test_pareto_fills_elements_missing_from_the_targets_with_r_max(model, structures):
+    other = XYZ.parent / "08_cyanamide.xyz"  # C, H, N: H and N are not in the CO2 targets
+    held_out = read_structures(other, index="20:21", dtype=torch.float64)
+    opt = CutoffOptimizer(model, structures[:2], per="element", epochs=1, batch_size=2)
+    point = opt.pareto([1e-2], held_out).points[0]
+    assert point.spec.elements[1] == point.spec.elements[7] == 5.0
+    assert point.spec.meta["filled"] == [1, 7]
+    assert point.spec.elements[6] < 5.0
+    assert (
+        point.evaluation == evaluate(model, held_out, point.spec, compute_stress=False)["overall"]
+    )
