@@ -1,13 +1,15 @@
 """ASE calculator for FCL models, with per-atom cutoffs and a Verlet-skin neighbour list.
 
-The neighbour search runs at ``r_max + skin`` and is reused across calls (MD steps): each call
-recomputes the distances of the listed pairs from the current positions, keeps those below
-``r_max`` as the model's ``r_max`` graph (the cache of
+The neighbour search runs at ``max(cutoff) + skin`` (at most ``r_max + skin``) and is reused
+across calls (MD steps): each call recomputes the distances of the listed pairs from the current
+positions, keeps those below the largest cutoff as the model's ``r_max`` graph (the cache of
 :class:`~pyg_fcl.transforms.FlexibleRadiusGraph`), and the model prunes that to the per-atom
-cutoffs. No pair within ``r_max`` can be missing while no atom has moved more than ``skin / 2``
+cutoffs. No pair within that cutoff can be missing while no atom has moved more than ``skin / 2``
 since the search (a pair's distance changes by at most the sum of the two displacements), so the
 model sees exactly the edges it would see with a fresh search. The list is rebuilt when an atom
-moved further, or when the cell, the periodicity or the atoms changed.
+moved further, when the cutoffs grew, or when the cell, the periodicity or the atoms changed.
+(Pairs beyond the largest cutoff are left out of the cache: a model run with ``prune=False``
+would only have given them a zero envelope.)
 """
 
 from __future__ import annotations
@@ -63,8 +65,9 @@ class FCLCalculator(Calculator):
             array ``[num_atoms]``, or the path of a cutoffs JSON file. Every cutoff must be in
             ``(0, r_max]``.
         device (str or torch.device): where the model runs.
-        skin (float): Verlet skin (Å); the neighbour list is searched at ``r_max + skin`` and
-            rebuilt once an atom moved more than ``skin / 2``. ``0`` rebuilds on every move.
+        skin (float): Verlet skin (Å); the neighbour list is searched at the largest cutoff plus
+            ``skin`` and rebuilt once an atom moved more than ``skin / 2``. ``0`` rebuilds on
+            every move.
         neighbor_backend (str): backend of :func:`pyg_fcl.neighbors.radius_graph`.
         **kwargs: passed to :class:`ase.calculators.calculator.Calculator`.
 
@@ -138,12 +141,13 @@ class FCLCalculator(Calculator):
         return cutoff.clamp(max=self.r_max).to(dtype=self.dtype, device=self.device)
 
     # ------------------------------------------------------------------ neighbour list
-    def _needs_rebuild(self, atoms: Atoms) -> bool:
+    def _needs_rebuild(self, atoms: Atoms, radius: float) -> bool:
         nl = self._nl
         if nl is None:
             return True
         if (
-            len(atoms) != len(nl["numbers"])
+            radius > nl["radius"]
+            or len(atoms) != len(nl["numbers"])
             or not np.array_equal(atoms.numbers, nl["numbers"])
             or not np.array_equal(atoms.pbc, nl["pbc"])
             or not np.array_equal(np.asarray(atoms.cell[:]), nl["cell"])
@@ -152,16 +156,17 @@ class FCLCalculator(Calculator):
         disp = np.linalg.norm(atoms.positions - nl["positions"], axis=1)
         return bool(disp.size and disp.max() > 0.5 * self.skin)
 
-    def _build(self, atoms: Atoms, pos: Tensor, cell: Tensor, pbc: Tensor) -> None:
+    def _build(self, atoms: Atoms, pos: Tensor, cell: Tensor, pbc: Tensor, radius: float) -> None:
         periodic = bool(pbc.any())
         edge_index, edge_shift = radius_graph(
             pos,
-            self.r_max + self.skin,
+            radius,
             cell=cell if periodic else None,
             pbc=pbc if periodic else None,
             backend=self.neighbor_backend,
         )
         self._nl = {
+            "radius": radius,
             "edge_index": edge_index,
             "edge_shift": edge_shift,
             "positions": atoms.positions.copy(),
@@ -174,6 +179,9 @@ class FCLCalculator(Calculator):
     def graph_data(self, atoms: Atoms) -> Data:
         """The model input for ``atoms``: fields plus the ``r_max`` graph cache from the skin list.
 
+        The list is searched at ``max(cutoff) + skin`` and the cache holds the pairs closer than
+        ``max(cutoff)``: every edge the model keeps under any edge rule, and no more.
+
         Returns:
             Data: ``z``, ``pos``, ``cell`` ``[1, 3, 3]``, ``pbc`` ``[1, 3]``, ``batch``,
             ``cutoff`` ``[num_atoms]`` and ``rmax_edge_index``, ``rmax_edge_shift``,
@@ -183,15 +191,19 @@ class FCLCalculator(Calculator):
         cell = torch.as_tensor(np.asarray(atoms.cell[:]), dtype=self.dtype, device=self.device)
         cell = cell.reshape(1, 3, 3)
         pbc = torch.as_tensor(atoms.pbc, dtype=torch.bool, device=self.device).reshape(1, 3)
-        if self._needs_rebuild(atoms):
-            self._build(atoms, pos, cell, pbc)
+        cutoff = self.cutoff_tensor(atoms)
+        # Every edge rule gives edge cutoffs <= the largest atom cutoff, so the search and the
+        # cached graph only need to reach that (plus the skin), not r_max.
+        reach = float(cutoff.max()) if cutoff.numel() else self.r_max
+        if self._needs_rebuild(atoms, reach + self.skin):
+            self._build(atoms, pos, cell, pbc, reach + self.skin)
         edge_index, edge_shift = self._nl["edge_index"], self._nl["edge_shift"]
         j, i = edge_index
         vec = pos[j] - pos[i]
         if bool(pbc.any()):
             vec = vec + edge_shift.to(self.dtype) @ cell[0]
         length = vec.norm(dim=-1)
-        keep = length < self.r_max
+        keep = length < reach
         n = len(atoms)
         return Data(
             z=torch.as_tensor(atoms.numbers, dtype=torch.long, device=self.device),
@@ -199,10 +211,11 @@ class FCLCalculator(Calculator):
             cell=cell,
             pbc=pbc,
             batch=torch.zeros(n, dtype=torch.long, device=self.device),
-            cutoff=self.cutoff_tensor(atoms),
+            cutoff=cutoff,
             rmax_edge_index=edge_index[:, keep],
             rmax_edge_shift=edge_shift[keep],
             rmax_edge_length=length[keep],
+            # the graph holds every edge any cutoff <= reach can keep: valid as the r_max cache
             rmax_graph_cutoff=torch.full((1,), self.r_max, dtype=torch.float64, device=self.device),
         )
 
