@@ -37,14 +37,32 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--eval-data", help="structures to evaluate on (default: --data)")
     parser.add_argument("--eval-index", help="frames to evaluate on (default: same as --index)")
     parser.add_argument("--lambdas", type=float, nargs="+", required=True, help="cost weights")
-    parser.add_argument("--per", choices=("element", "atom", "global"), default="element")
-    parser.add_argument("--reference", choices=("labels", "model"), default="labels")
-    parser.add_argument("--cost", choices=("pairs", "rc3", "time"), default="pairs")
+    parser.add_argument(
+        "--per",
+        choices=("element", "atom", "global"),
+        default="element",
+        help="one cutoff per element (default; transfers to supercells), per atom (frames of "
+        "one system), or one global cutoff",
+    )
+    parser.add_argument(
+        "--reference",
+        choices=("labels", "model"),
+        default="labels",
+        help="error against DFT labels (default) or label-free against the model at r_max",
+    )
+    parser.add_argument(
+        "--cost",
+        choices=("pairs", "rc3", "time"),
+        default="pairs",
+        help="smooth pairs per atom (default), mean r_c^3 (the paper's), or calibrated time",
+    )
     parser.add_argument("--tau", type=float, default=0.1, help="smooth-count width in Å")
-    parser.add_argument("--lr", type=float, default=0.05, help="Adam learning rate on theta")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--lr", type=float, default=0.2, help="Adam learning rate on theta")
+    parser.add_argument("--epochs", type=int, default=10, help="passes over the --data frames")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--init", type=float, help="initial cutoff in Å (default r_max)")
+    parser.add_argument(
+        "--init", type=float, help="initial cutoff in Å (default r_min + 0.75 (r_max - r_min))"
+    )
     parser.add_argument("--scan", type=float, nargs="*", default=(), help="global cutoffs to scan")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch CPU threads")
