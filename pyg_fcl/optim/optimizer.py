@@ -240,11 +240,13 @@ class CutoffOptimizer:
         return self.objective(param, Batch.from_data_list(self.structures), lam)
 
     # ------------------------------------------------------------------ optimize
-    def optimize(self, lam: float) -> OptimizationResult:
-        """Minimize ``error + lam * cost`` from the initial cutoffs with Adam.
+    def optimize(self, lam: float, start: Sequence[float] | None = None) -> OptimizationResult:
+        """Minimize ``error + lam * cost`` with Adam.
 
         Args:
             lam (float): weight of the cost (>= 0).
+            start (list[float], optional): parameter values (cutoffs in Å, as in
+                :attr:`OptimizationResult.values`) to start from instead of ``init``.
 
         Returns:
             OptimizationResult: the cutoffs and the per-epoch history.
@@ -252,6 +254,10 @@ class CutoffOptimizer:
         if not (math.isfinite(lam) and lam >= 0):
             raise ValueError(f"lambda must be finite and >= 0, got {lam!r}")
         param = self.parametrization()
+        if start is not None:
+            param.set_values(start)
+        first = param.values().detach().clone()
+        first_objective = float(self.full_objective(param, lam)[0].detach()) if start else None
         opt = torch.optim.Adam(param.parameters(), lr=self.lr)
         steps = self.epochs * math.ceil(len(self.structures) / self.batch_size)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=0.1 * self.lr)
@@ -288,8 +294,17 @@ class CutoffOptimizer:
                         f"{entry['cost']:.3f} cutoffs {values.min():.2f}..{values.max():.2f} A "
                         f"({entry['seconds']:.1f} s)"
                     )
+        kept_start = False
+        if first_objective is not None:
+            # Adam is not monotone: never return worse than the (warm) start on the targets
+            final = float(self.full_objective(param, lam)[0].detach())
+            if final > first_objective:
+                param.set_values(first.tolist())
+                kept_start = True
         meta = {
             "lambda": lam,
+            "warm_start": start is not None,
+            "kept_start": kept_start,
             "per": self.per,
             "reference": self.reference,
             "cost": self.cost.kind,
@@ -314,6 +329,22 @@ class CutoffOptimizer:
         return evaluate_cutoffs(
             self.model, self.structures if structures is None else structures, cutoffs
         )
+
+    def _best_start(self, starts: list, lam: float) -> list[float] | None:
+        """The candidate start with the lowest full objective at ``lam``."""
+        if len(starts) == 1:
+            return starts[0]
+        scores = []
+        for values in starts:
+            param = self.parametrization()
+            if values is not None:
+                param.set_values(values)
+            scores.append(float(self.full_objective(param, lam)[0].detach()))
+        best = min(range(len(starts)), key=scores.__getitem__)
+        if self.progress is not None:
+            which = "initial cutoffs" if best == 0 else f"result {best} of this sweep"
+            self.progress(f"lambda={lam:g}: warm start from {which} (objective {scores[best]:.5f})")
+        return starts[best]
 
     def cover(self, spec: CutoffSpec, structures: Sequence[Data]) -> CutoffSpec:
         """Give elements of ``structures`` that a per-element ``spec`` lacks the cutoff ``r_max``.
@@ -362,6 +393,7 @@ class CutoffOptimizer:
         lambdas: Sequence[float],
         eval_structures: Sequence[Data] | None = None,
         global_cutoffs: Sequence[float] = (),
+        warm_start: bool = True,
     ) -> ParetoFront:
         """Optimize at every ``lambda`` and evaluate each result with hard pruning.
 
@@ -370,6 +402,11 @@ class CutoffOptimizer:
             eval_structures: structures to evaluate on (default: the target structures; pass
                 held-out frames to measure transfer).
             global_cutoffs (list[float]): global cutoffs to scan as the baseline.
+            warm_start (bool): start each ``lambda`` from whichever of the initial cutoffs and
+                the earlier lambdas' results has the lowest objective at this ``lambda`` (on
+                the target structures), so a later run never ends worse than an earlier
+                result it could have started from. The objective is not convex in the
+                cutoffs; without this, small lambdas often stall in a local minimum.
 
         Returns:
             ParetoFront: one point per ``lambda`` (cutoffs, pairs per atom and force RMSE, each
@@ -378,8 +415,11 @@ class CutoffOptimizer:
         rmax = self.evaluate(None, eval_structures)
         scan = self.scan_global(global_cutoffs, eval_structures) if global_cutoffs else []
         points = []
+        starts: list[list[float] | None] = [None]
         for lam in lambdas:
-            result = self.optimize(float(lam))
+            start = self._best_start(starts, float(lam)) if warm_start else None
+            result = self.optimize(float(lam), start)
+            starts.append(result.values)
             spec = self.cover(result.spec, eval_structures or ())
             evaluation = self.evaluate(spec, eval_structures)
             points.append(ParetoPoint(float(lam), spec, evaluation, rmax, result.history))
@@ -398,6 +438,7 @@ class CutoffOptimizer:
             "epochs": self.epochs,
             "init": self.init,
             "batch_size": self.batch_size,
+            "warm_start": warm_start,
             "r_min": self.r_min,
             "r_max": self.r_max,
             "edge_rule": self.edge_rule,

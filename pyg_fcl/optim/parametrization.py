@@ -80,6 +80,18 @@ class CutoffParametrization(nn.Module):
         """The cutoffs ``[size]`` (Å) the parameters stand for."""
         return self.r_min + (self.r_max - self.r_min) * torch.sigmoid(self.theta)
 
+    @torch.no_grad()
+    def set_values(self, values: Sequence[float]) -> None:
+        """Set the parameters so that :meth:`values` returns ``values`` (Å), clamped so that
+        ``|theta| <= 8`` (values at the range ends are moved just inside)."""
+        target = torch.as_tensor(values, dtype=self.theta.dtype, device=self.theta.device)
+        if target.shape != self.theta.shape:
+            raise ValueError(
+                f"got {target.numel()} cutoff values for {self.theta.numel()} parameters"
+            )
+        frac = (target - self.r_min) / (self.r_max - self.r_min)
+        self.theta.copy_(torch.logit(frac.clamp(0.0, 1.0), eps=1e-12).clamp(-8.0, 8.0))
+
     def spec(self, **kwargs) -> CutoffSpec:
         raise NotImplementedError
 

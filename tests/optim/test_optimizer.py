@@ -166,3 +166,22 @@ def test_pareto_fills_elements_missing_from_the_targets_with_r_max(structures):
     assert (
         point.evaluation == evaluate(model, held_out, point.spec, compute_stress=False)["overall"]
     )
+
+
+def test_set_values_round_trip_and_warm_started_sweep_is_never_worse(model, structures):
+    opt = CutoffOptimizer(model, structures, per="element", epochs=2, batch_size=2)
+    param = opt.parametrization()
+    param.set_values([3.1, 4.7])
+    assert param.values().tolist() == pytest.approx([3.1, 4.7])
+    first = opt.optimize(3e-2)
+    second = opt.optimize(1e-3, start=first.values)
+    assert second.spec.meta["warm_start"]
+
+    def objective(values, lam):
+        p = opt.parametrization()
+        p.set_values(values)
+        return float(opt.full_objective(p, lam)[0].detach())
+
+    assert objective(second.values, 1e-3) <= objective(first.values, 1e-3) + 1e-12
+    front = opt.pareto([3e-2, 1e-3])
+    assert front.settings["warm_start"] and front.points[1].spec.meta["warm_start"]
