@@ -12,7 +12,7 @@ What it does, with progress lines and elapsed times:
    per atom + smooth pair count, per element + the paper's mean r_c^3 proxy; calibrates the
    time model (t = a + b N_atoms + c N_edges) and reports its fit;
 5. measures MD step times (ASE velocity Verlet with :class:`pyg_fcl.calculator.FCLCalculator`)
-   at r_max and at every optimized setting;
+   at r_max and at every optimized setting (3x3x3 supercell by default);
 6. prints the Pareto table (lambda, pairs per atom, pair reduction, force RMSE vs DFT, relative
    increase, measured MD speedup), says which set-up gave the better front, and saves
    ``pareto.png`` plus JSON files under ``--out``.
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=0.2)
     parser.add_argument("--md-steps", type=int, default=4, help="timed MD steps per round")
     parser.add_argument("--md-rounds", type=int, default=3, help="round-robin timing rounds")
-    parser.add_argument("--md-supercell", type=int, nargs=3, default=[2, 2, 2])
+    parser.add_argument("--md-supercell", type=int, nargs=3, default=[3, 3, 3])
     parser.add_argument("--quick-train-seconds", type=float, default=150.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "out" / "demo"))
