@@ -46,7 +46,7 @@ from pyg_fcl import FlexibleRadiusGraph, atoms_to_data, radius_graph
 from pyg_fcl_models import FCLMACE
 
 ROOT = Path(__file__).resolve().parent
-DATA = ROOT.parent.parent / "shared" / "data"
+DATA = ROOT.parent / "data"
 
 MACE_RUNNER = r"""
 import json, sys, time

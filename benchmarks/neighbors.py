@@ -38,7 +38,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "molcrys_x23"
+DATA = Path(__file__).resolve().parents[1] / "data" / "molcrys_x23"
 DEFAULT_SIZES = [100, 300, 1000, 3000, 10000, 30000]
 
 

@@ -17,7 +17,7 @@ from pyg_fcl import testing as ft
 from pyg_fcl.neighbors import edge_vectors
 from pyg_fcl.nn import apply_strain, forces_and_stress, polynomial_envelope
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 DEFECTS = (
     None,
     "no_envelope",  # hard cutoff: energy jumps when an edge appears

@@ -18,7 +18,7 @@ from pyg_fcl import testing as ft
 from pyg_fcl_models import FCLMACE, SymmetricContraction, symmetric_coupling_basis
 from pyg_fcl_models.convolution import ChannelwiseConvolution, Neighborhood
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 SMALL = dict(
     r_max=4.5,
     r_min=2.5,

@@ -12,9 +12,7 @@ from ase import Atoms
 from ase.io import read
 from torch_geometric.data import Data
 
-X23 = Path(__file__).resolve().parents[3] / "shared" / "data" / "molcrys_x23"
-if not X23.is_dir():  # checkout elsewhere: fall back to the shared location
-    X23 = Path("/work/shared/data/molcrys_x23")
+X23 = Path(__file__).resolve().parents[2] / "data" / "molcrys_x23"  # shipped in the repo
 
 # Independent definitions of the edge rules (not the library's code).
 RULES = {
