@@ -39,12 +39,13 @@ import torch
 from ase.data import atomic_numbers, chemical_symbols
 from torch import Tensor
 
+from ..transforms.edge_rules import EDGE_RULES
+
 __all__ = ["CutoffSpec", "load_cutoffs", "save_cutoffs", "CUTOFFS_FORMAT", "CUTOFFS_VERSION"]
 
 CUTOFFS_FORMAT = "pyg-fcl-cutoffs"
 CUTOFFS_VERSION = 1
 _KINDS = {"global": "value", "element": "elements", "atom": "atoms"}
-_EDGE_RULES = ("mean", "receiver", "min", "max", "geometric")
 _OPTIONAL = ("numbers", "structure", "edge_rule", "r_max", "meta")
 _MAX_Z = 118
 
@@ -152,8 +153,8 @@ class CutoffSpec:
                     f"'numbers' has {len(self.numbers)} entries but 'atoms' {len(self.atoms)}"
                 )
             set_(self, "numbers", tuple(_element(z) for z in self.numbers))
-        if self.edge_rule is not None and self.edge_rule not in _EDGE_RULES:
-            raise ValueError(f"edge_rule {self.edge_rule!r} is not one of {_EDGE_RULES}")
+        if self.edge_rule is not None and self.edge_rule not in EDGE_RULES:
+            raise ValueError(f"edge_rule {self.edge_rule!r} is not one of {EDGE_RULES}")
         if self.structure is not None and not isinstance(self.structure, str):
             raise ValueError(f"structure must be a string, got {self.structure!r}")
         if not isinstance(self.meta, dict):
