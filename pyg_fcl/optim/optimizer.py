@@ -257,7 +257,9 @@ class CutoffOptimizer:
         if start is not None:
             param.set_values(start)
         first = param.values().detach().clone()
-        first_objective = float(self.full_objective(param, lam)[0].detach()) if start else None
+        first_objective = None
+        if start is not None:
+            first_objective = float(self.full_objective(param, lam)[0].detach())
         opt = torch.optim.Adam(param.parameters(), lr=self.lr)
         steps = self.epochs * math.ceil(len(self.structures) / self.batch_size)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=0.1 * self.lr)
@@ -265,7 +267,7 @@ class CutoffOptimizer:
         history = []
         with frozen_second_order(self.model):
             for epoch in range(self.epochs):
-                start = time.perf_counter()
+                t0 = time.perf_counter()
                 sums = [0.0, 0.0, 0.0]
                 batches = self._batches(generator)
                 for items in batches:
@@ -283,7 +285,7 @@ class CutoffOptimizer:
                     "objective": sums[0] / n,
                     "error": sums[1] / n,
                     "cost": sums[2] / n,
-                    "seconds": time.perf_counter() - start,
+                    "seconds": time.perf_counter() - t0,
                 }
                 history.append(entry)
                 if self.progress is not None:
