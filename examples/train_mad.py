@@ -113,6 +113,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--r-min", type=float, default=3.5)
     p.add_argument("--r-max", type=float, default=7.0)
     p.add_argument("--sampler-mode", default="atom", help="atom | structure | element | mixture")
+    p.add_argument("--p-rmax", type=float, default=0.0, help="P(structure trained at r_max)")
     p.add_argument("--scl-cutoffs", type=float, nargs="*", default=[], help="SCL baselines")
     p.add_argument("--eval-cutoffs", type=float, nargs="+", help="default: 3.5, 4, ... r_max")
     p.add_argument("--epochs", type=int, default=10)
@@ -202,7 +203,10 @@ def main(argv=None) -> dict:
     # FCL model
     model = build_model(args, elements, args.r_max, args.r_min, avg)
     fcl_cfg = dict(
-        r_min=args.r_min, sampler_mode=args.sampler_mode, val_cutoffs=[args.r_max, args.r_min]
+        r_min=args.r_min,
+        sampler_mode=args.sampler_mode,
+        p_rmax=args.p_rmax,
+        val_cutoffs=[args.r_max, args.r_min],
     )
     if args.recipe == "finetune":
         pre = train_one(
