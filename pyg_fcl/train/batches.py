@@ -73,16 +73,26 @@ def describe(data: Data, index: int | None = None) -> str:
 class GraphCache:
     """Structures with their ``r_max`` neighbour search done once, lazily, then reused.
 
+    The cache costs about 44 bytes per ``r_max`` edge (index, shift, length). For datasets whose
+    graphs do not fit in host memory, ``keep=False`` searches again at every access instead.
+
     Args:
         structures: the dataset (not modified).
         r_max (float): search radius. edge_rule (str), backend (str): as FlexibleRadiusGraph.
+        keep (bool): keep the searched graphs (default) or search on every access.
     """
 
     def __init__(
-        self, structures: Sequence[Data], r_max: float, edge_rule: str = "mean", backend="auto"
+        self,
+        structures: Sequence[Data],
+        r_max: float,
+        edge_rule: str = "mean",
+        backend="auto",
+        keep: bool = True,
     ) -> None:
         self.structures = structures
         self.graph = FlexibleRadiusGraph(r_max, edge_rule=edge_rule, backend=backend)
+        self.keep = keep
         self._cached: list[Data | None] = [None] * len(structures)
         self.num_searches = 0
 
@@ -98,7 +108,8 @@ class GraphCache:
                     del data[key]
             self.graph.build_cache(data)
             self.num_searches += 1
-            self._cached[index] = data
+            if self.keep:
+                self._cached[index] = data
         return data
 
 

@@ -70,7 +70,9 @@ class TrainConfig:
         (checkpoints ``last.pt``/``best.pt`` and ``metrics.csv``/``metrics.json``; ``None``
         writes nothing), checkpoint_every (also save ``last.pt`` every so many steps),
         init_from (a pyg-fcl checkpoint whose weights start the run: fine-tuning),
-        progress (tqdm bar on rank 0).
+        progress (tqdm bar on rank 0), cache_graphs (keep every structure's ``r_max`` neighbour
+        list in host memory for the whole run, about 44 bytes per edge; ``False`` searches again
+        at every step, for datasets too large to cache).
     """
 
     fixed_cutoff: float | None = None
@@ -102,6 +104,7 @@ class TrainConfig:
 
     val_cutoffs: list[float] | None = None
     val_batch_size: int = 8
+    cache_graphs: bool = True
 
     seed: int = 0
     device: str = "auto"

@@ -109,8 +109,9 @@ class Trainer:
             self.normalization.apply(model)
         model.to(self.ctx.device)
 
-        self.train_set = GraphCache(train, model.r_max, model.edge_rule)
-        self.val_set = GraphCache(val, model.r_max, model.edge_rule) if val else None
+        keep = cfg.cache_graphs
+        self.train_set = GraphCache(train, model.r_max, model.edge_rule, keep=keep)
+        self.val_set = GraphCache(val, model.r_max, model.edge_rule, keep=keep) if val else None
         self.assigner = CutoffAssigner(
             cfg.fixed_cutoff, self.r_min, self.r_max, cfg.sampler_mode, cfg.p_rmax, cfg.seed
         )

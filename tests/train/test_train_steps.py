@@ -41,6 +41,19 @@ def test_steps_lower_training_loss(structures, fixed):
     assert model.r_min == (3.0 if fixed is None else model.r_min)
 
 
+def test_uncached_graphs_give_the_same_run(structures):
+    runs = []
+    for keep in (True, False):
+        cfg = TrainConfig(epochs=2, batch_size=4, progress=False, cache_graphs=keep)
+        trainer = Trainer(toy_model(), structures, config=cfg)
+        trainer.fit()
+        runs.append((trainer.model.state_dict(), trainer.train_set.num_searches))
+    (cached, n_cached), (fresh, n_fresh) = runs
+    assert n_cached == len(structures) and n_fresh == 2 * len(structures)
+    for name, value in cached.items():
+        assert torch.equal(value, fresh[name]), name
+
+
 def test_fcl_draws_new_cutoffs_per_step_and_scl_fixed(structures):
     model = toy_model()
     fcl = Trainer(model, structures, config=TrainConfig(progress=False, device="cpu"))
