@@ -53,7 +53,8 @@ class ToyPairModel(FCLModel):
         energy = torch.zeros(num_graphs, dtype=r.dtype, device=r.device).index_add(
             0, data.batch, node_energy
         )
-        forces, stress = forces_and_stress(energy, geo, create_graph=self.training)
+        keep = self.training or data.cutoff.requires_grad  # second order w.r.t. cutoffs
+        forces, stress = forces_and_stress(energy, geo, create_graph=keep)
         out = {"energy": energy, "node_energy": node_energy, "forces": forces}
         if stress is not None:
             out["stress"] = stress

@@ -178,3 +178,13 @@ def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
         save_model(model, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temp file left
+
+
+def test_checkpoint_file_mode_follows_umask(tmp_path):
+    import os
+
+    path = tmp_path / "model.pt"
+    save_model(_model(), path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
