@@ -26,9 +26,11 @@ ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "data" / "molcrys_x23"
 
 
-def split(train_stride: int, val_stride: int):
+def split(train_stride: int, val_stride: int, hold_out: tuple[str, ...] = ()):
     train, val, test, test_atoms = [], [], [], []
     for path in sorted(DATA.glob("*.xyz")):
+        if path.stem in hold_out:  # whole crystal kept out: the demo optimizes cutoffs on it
+            continue
         frames = read_structures(path)
         atoms = ase.io.read(path, index=":")
         for k, (data, at) in enumerate(zip(frames, atoms)):
@@ -54,12 +56,24 @@ def main() -> None:
     p.add_argument("--val-stride", type=int, default=4)
     p.add_argument("--model-kwargs", default='{"num_channels": 16, "l_max": 1, "correlation": 2}')
     p.add_argument("--sampler-mode", default="atom")
+    p.add_argument(
+        "--p-rmax",
+        type=float,
+        default=0.0,
+        help="probability that a structure is trained at r_max everywhere",
+    )
+    p.add_argument(
+        "--hold-out",
+        nargs="*",
+        default=[],
+        help="crystal files (stems, e.g. 13_naphthalene) left out of all splits",
+    )
     p.add_argument("--resume", default=None)
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
-    train, val, test, test_atoms = split(args.train_stride, args.val_stride)
+    train, val, test, test_atoms = split(args.train_stride, args.val_stride, tuple(args.hold_out))
     ase.io.write(out / "test.xyz", test_atoms, format="extxyz")
     print(f"train {len(train)}, val {len(val)}, test {len(test)} frames")
     kwargs = dict(radial_mlp=[32, 32], **json.loads(args.model_kwargs))
@@ -68,14 +82,17 @@ def main() -> None:
     model = FCLMACE(r_max=args.r_max, r_min=args.r_min, elements=[1, 6, 7, 8], **kwargs)
     cfg = TrainConfig(
         r_min=args.r_min, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        sampler_mode=args.sampler_mode, val_cutoffs=[args.r_max, 4.0, 3.0], out_dir=str(out),
+        sampler_mode=args.sampler_mode, p_rmax=args.p_rmax,
+        val_cutoffs=[args.r_max, 4.0, 3.0], out_dir=str(out),
         checkpoint_every=20, seed=0,
     )  # fmt: skip
     start = time.time()
     trainer = Trainer(model, train, val, cfg, resume_from=args.resume)
     trainer.fit()
     elapsed = time.time() - start
-    meta = {"train_systems": sorted(p.stem for p in DATA.glob("*.xyz")),
+    meta = {"train_systems": sorted(p.stem for p in DATA.glob("*.xyz")
+                                    if p.stem not in args.hold_out),
+            "held_out_systems": sorted(args.hold_out), "p_rmax": args.p_rmax,
             "cutoff_range": [args.r_min, args.r_max], "sampler_mode": args.sampler_mode,
             "train_frames": len(train), "val_frames": len(val), "test_frames": len(test),
             "train_time_s": elapsed, "split": "frame % 10 == 0 test, == 5 val (every "
