@@ -30,7 +30,6 @@ import math
 import numbers
 import operator
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +38,7 @@ import torch
 from ase.data import atomic_numbers, chemical_symbols
 from torch import Tensor
 
+from .._atomic import atomic_write_text
 from ..transforms.edge_rules import EDGE_RULES
 
 __all__ = ["CutoffSpec", "load_cutoffs", "save_cutoffs", "CUTOFFS_FORMAT", "CUTOFFS_VERSION"]
@@ -314,17 +314,4 @@ def save_cutoffs(spec: CutoffSpec, path: str | os.PathLike) -> None:
         raise ValueError(
             f"cutoffs for {os.fspath(path)!r} are not JSON-serialisable: {err}"
         ) from None
-    target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=".cutoffs-", suffix=".json.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cutoffs file is ordinary data
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, text)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._atomic import atomic_write_text
 from ..data import CutoffSpec
 
 __all__ = ["ParetoPoint", "ParetoFront", "PARETO_FORMAT"]
@@ -149,19 +149,7 @@ class ParetoFront:
     def save(self, path: str | os.PathLike) -> None:
         """Write the front as JSON, atomically."""
         text = json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n"
-        target = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(target))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".pareto-", suffix=".json.tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_text(path, text)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ParetoFront:

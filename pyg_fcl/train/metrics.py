@@ -7,9 +7,10 @@ import csv
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from .._atomic import atomic_write_text
 
 __all__ = ["flatten_record", "write_metrics"]
 
@@ -30,23 +31,10 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def write_metrics(out_dir: str | os.PathLike, history: list[dict], header: dict) -> None:
     """Write ``metrics.json`` (``header`` plus ``history``) and ``metrics.csv`` into ``out_dir``."""
     out = Path(out_dir)
-    _atomic_write_text(out / "metrics.json", json.dumps({**header, "history": history}, indent=1))
+    atomic_write_text(out / "metrics.json", json.dumps({**header, "history": history}, indent=1))
     rows = [flatten_record(r) for r in history]
     columns: list[str] = []
     for row in rows:
@@ -56,4 +44,4 @@ def write_metrics(out_dir: str | os.PathLike, history: list[dict], header: dict)
     writer.writeheader()
     for row in rows:
         writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
-    _atomic_write_text(out / "metrics.csv", buffer.getvalue())
+    atomic_write_text(out / "metrics.csv", buffer.getvalue())
