@@ -33,6 +33,16 @@ class FlexiblePyGModel(FCLModel):
 
     flex: FlexibleCutoff
 
+    def _resolve_backbone_cutoff(self, backbone_cutoff: float | None, backbone: str) -> float:
+        """The backbone's own cutoff (default ``r_max``); it must not cut FCL edges."""
+        value = float(self.r_max if backbone_cutoff is None else backbone_cutoff)
+        if value < self.r_max:
+            raise ValueError(
+                f"backbone_cutoff={value} < r_max={self.r_max}: {backbone}'s cosine "
+                "cutoff would cut edges the FCL graph keeps"
+            )
+        return value
+
     def __init__(
         self,
         r_max: float,

@@ -73,12 +73,7 @@ class FlexibleViSNet(FlexiblePyGModel):
         neighbor_backend: str = "auto",
     ) -> None:
         super().__init__(r_max, r_min, edge_rule, elements, neighbor_backend, max_z=max_z)
-        self.backbone_cutoff = float(r_max if backbone_cutoff is None else backbone_cutoff)
-        if self.backbone_cutoff < self.r_max:
-            raise ValueError(
-                f"backbone_cutoff={self.backbone_cutoff} < r_max={self.r_max}: ViSNet's cosine "
-                "cutoff would cut edges the FCL graph keeps"
-            )
+        self.backbone_cutoff = self._resolve_backbone_cutoff(backbone_cutoff, "ViSNet")
         self.options = dict(
             hidden_channels=int(hidden_channels),
             num_layers=int(num_layers),
