@@ -341,3 +341,10 @@ def test_ase_calculator_runs_the_wrapped_model(kind, crystals):
     assert atoms.get_potential_energy() == pytest.approx(float(out["energy"].detach()), abs=1e-10)
     assert np.allclose(forces, out["forces"].detach().numpy(), atol=1e-10)
     assert np.allclose(atoms.get_stress(voigt=False), out["stress"][0].detach().numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize("cls, name", [(FlexibleSchNet, "SchNet"), (FlexibleViSNet, "ViSNet")])
+def test_backbone_cutoff_below_r_max_is_refused(cls, name):
+    with pytest.raises(ValueError, match=rf"backbone_cutoff=4.0 < r_max=5.0: {name}'s cosine"):
+        cls(r_max=5.0, elements=[1, 6], backbone_cutoff=4.0)
+    assert cls(r_max=5.0, elements=[1, 6], backbone_cutoff=6.0).backbone_cutoff == 6.0
