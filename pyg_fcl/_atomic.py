@@ -1,4 +1,6 @@
-"""Atomic file writes: nothing a user wrote is lost to an interrupted save.
+"""File I/O shared by checkpoints, cutoffs files, Pareto fronts and metrics.
+
+Atomic writes: nothing a user wrote is lost to an interrupted save.
 
 Every file pyg-fcl writes (checkpoints, cutoffs files, Pareto fronts, training metrics) goes to a
 temporary file in the destination folder, is flushed and fsynced, gets the usual file mode
@@ -8,13 +10,14 @@ temporary file in the destination folder, is flushed and fsynced, gets the usual
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_text", "read_json"]
 
 
 def _file_mode() -> int:
@@ -53,3 +56,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: b
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write`)."""
     atomic_write(path, lambda f: f.write(text), binary=False)
+
+
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    """Parse a JSON file; a missing file or bad JSON raises ``ValueError`` naming it."""
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise ValueError(f"{what} {source!r} does not exist") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{what} {source!r} is not valid JSON: {err}") from None

@@ -38,7 +38,7 @@ import torch
 from ase.data import atomic_numbers, chemical_symbols
 from torch import Tensor
 
-from .._atomic import atomic_write_text
+from .._atomic import atomic_write_text, read_json
 from ..transforms.edge_rules import EDGE_RULES
 
 __all__ = ["CutoffSpec", "load_cutoffs", "save_cutoffs", "CUTOFFS_FORMAT", "CUTOFFS_VERSION"]
@@ -289,15 +289,8 @@ def load_cutoffs(path: str | os.PathLike) -> CutoffSpec:
     Raises:
         ValueError: the file is missing, not JSON, or not a valid cutoffs file (names the file).
     """
-    source = os.fspath(path)
-    try:
-        with open(source, encoding="utf-8") as handle:
-            obj = json.load(handle)
-    except FileNotFoundError:
-        raise ValueError(f"cutoffs file {source!r} does not exist") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"cutoffs file {source!r} is not valid JSON: {err}") from None
-    return CutoffSpec.from_dict(obj, source=repr(source))
+    obj = read_json(path, "cutoffs file")
+    return CutoffSpec.from_dict(obj, source=repr(os.fspath(path)))
 
 
 def save_cutoffs(spec: CutoffSpec, path: str | os.PathLike) -> None:

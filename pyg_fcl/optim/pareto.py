@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._atomic import atomic_write_text
+from .._atomic import atomic_write_text, read_json
 from ..data import CutoffSpec
 
 __all__ = ["ParetoPoint", "ParetoFront", "PARETO_FORMAT"]
@@ -155,13 +155,7 @@ class ParetoFront:
     def load(cls, path: str | os.PathLike) -> ParetoFront:
         """Read a front written by :meth:`save`."""
         source = os.fspath(path)
-        try:
-            with open(source, encoding="utf-8") as handle:
-                obj = json.load(handle)
-        except FileNotFoundError:
-            raise ValueError(f"Pareto front file {source!r} does not exist") from None
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{source!r} is not valid JSON: {err}") from None
+        obj = read_json(source, "Pareto front file")
         if not isinstance(obj, dict) or obj.get("format") != PARETO_FORMAT:
             raise ValueError(f"{source!r} is not a pyg-fcl Pareto front (format marker)")
         if int(obj.get("version", 0)) > PARETO_VERSION:
