@@ -10,8 +10,9 @@ passed to ``train_mad.py`` (data, model size, budget).
     python examples/fig3_cutoff_scan.py --seeds 0 1 2 --scl-cutoffs 3.5 4 4.5 5 \\
         --out runs/fig3 -- --data-dir data/mad_sample --size tiny --max-structures 150 \\
         --epochs 4 --r-min 3.5 --r-max 5 --no-progress
-    # re-plot existing runs
-    python examples/fig3_cutoff_scan.py --plot-only --out runs/fig3
+    # re-plot existing runs, with a second FCL recipe trained by train_mad.py without SCL models
+    python examples/fig3_cutoff_scan.py --plot-only --out runs/fig3 --label "FCL p_rmax 0.25" \\
+        --add-fcl "FCL uniform=runs/fcl_uniform"
 """
 
 from __future__ import annotations
@@ -32,22 +33,30 @@ def _train_mad():
     return module
 
 
-def collect(out: Path) -> dict:
-    """``{model: {cutoff: {metric: [values over seeds]}}}`` from ``out/seed_*/results.json``."""
-    table: dict = {}
-    for path in sorted(out.glob("seed_*/results.json")):
+def collect(out: Path, label: str = "FCL", table: dict | None = None) -> dict:
+    """``{model: {cutoff: {metric: [values over seeds]}}}`` from ``out/seed_*/results.json``.
+
+    The FCL model of those runs is stored under ``label``, every SCL model under ``"SCL"`` (each
+    SCL model is evaluated at its own cutoff only). Pass ``table`` to add to an existing table.
+    """
+    table = {} if table is None else table
+    paths = sorted(out.glob("seed_*/results.json"))
+    if not paths:
+        raise SystemExit(f"no {out}/seed_*/results.json found")
+    for path in paths:
         results = json.loads(path.read_text())["results"]
         for name, by_cutoff in results.items():
             if "pretrain" in name:
                 continue
-            kind = "FCL" if name == "FCL" else "SCL"
+            kind = label if name == "FCL" else "SCL"
             for cutoff, res in by_cutoff.items():
                 cell = table.setdefault(kind, {}).setdefault(float(cutoff), {})
-                for metric in ("forces_rmse", "energy_rmse", "pairs_per_atom"):
+                for metric in METRICS:
                     cell.setdefault(metric, []).append(res["overall"][metric])
-    if not table:
-        raise SystemExit(f"no {out}/seed_*/results.json found")
     return table
+
+
+METRICS = ("forces_rmse", "energy_rmse", "pairs_per_atom")
 
 
 def _mean_std(values):
@@ -55,32 +64,56 @@ def _mean_std(values):
     return mean, (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def _kinds(table: dict) -> list[str]:
+    """FCL variants first (in insertion order), the SCL baselines last."""
+    return [k for k in table if k != "SCL"] + (["SCL"] if "SCL" in table else [])
+
+
 def report(table: dict, out: Path) -> str:
+    """Markdown table (mean ± std over seeds, and each FCL variant's force RMSE relative to SCL at
+    the same cutoff), ``fig3_table.{md,json}`` and ``fig3_cutoff_scan.png`` in ``out``."""
+    kinds = _kinds(table)
+    fcl = [k for k in kinds if k != "SCL"]
     cutoffs = sorted({c for kind in table.values() for c in kind})
-    lines = [
-        "| cutoff (Å) | pairs/atom | FCL force RMSE (meV/Å) | SCL force RMSE (meV/Å) "
-        "| FCL energy RMSE (meV/atom) | SCL energy RMSE (meV/atom) | seeds |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    header = ["cutoff (Å)", "pairs/atom"]
+    header += [f"{k} force RMSE (meV/Å)" for k in kinds]
+    header += [f"{k} vs SCL (force)" for k in fcl if "SCL" in table]
+    header += [f"{k} energy RMSE (meV/atom)" for k in kinds] + ["seeds"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for c in cutoffs:
-        cells, seeds, pairs = [], 0, "-"
-        for metric in ("forces_rmse", "energy_rmse"):
-            for kind in ("FCL", "SCL"):
-                values = table.get(kind, {}).get(c, {}).get(metric)
+        cells, seeds, pairs = [], 0, "–"
+        for metric in ("forces_rmse", "ratio", "energy_rmse"):
+            if metric == "ratio":
+                scl = table.get("SCL", {}).get(c, {}).get("forces_rmse")
+                for k in fcl if "SCL" in table else []:
+                    own = table[k].get(c, {}).get("forces_rmse")
+                    if own and scl:
+                        change = statistics.fmean(own) / statistics.fmean(scl) - 1
+                        cells.append(f"{100 * change:+.1f} %")
+                    else:
+                        cells.append("–")
+                continue
+            for kind in kinds:
+                values = table[kind].get(c, {}).get(metric)
                 if values:
-                    m, s = _mean_std(values)
-                    cells.append(f"{1000 * m:.0f} ± {1000 * s:.0f}")
+                    m, sd = _mean_std(values)
+                    cells.append(f"{1000 * m:.0f} ± {1000 * sd:.0f}")
                     seeds = max(seeds, len(values))
                     pairs = f"{statistics.fmean(table[kind][c]['pairs_per_atom']):.1f}"
                 else:
                     cells.append("–")
         lines.append(f"| {c:g} | {pairs} | " + " | ".join(cells) + f" | {seeds} |")
     text = "\n".join(lines) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
     (out / "fig3_table.md").write_text(text)
     (out / "fig3_table.json").write_text(
         json.dumps({k: {f"{c:g}": v for c, v in t.items()} for k, t in table.items()}, indent=1)
     )
+    _plot(table, kinds, out / "fig3_cutoff_scan.png")
+    return text
 
+
+def _plot(table: dict, kinds: list[str], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -88,24 +121,32 @@ def report(table: dict, out: Path) -> str:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric, unit in zip(axes, ("forces_rmse", "energy_rmse"), ("meV/Å", "meV/atom")):
-        for kind, style in (("FCL", "-o"), ("SCL", "s")):
-            data = table.get(kind, {})
+        for kind in kinds:
+            data = table[kind]
             xs = sorted(data)
             stats = [_mean_std(data[c][metric]) for c in xs]
+            scl = kind == "SCL"
             ax.errorbar(
                 xs,
                 [1000 * m for m, _ in stats],
-                yerr=[1000 * s for _, s in stats],
-                fmt=style,
+                yerr=[1000 * sd for _, sd in stats],
+                fmt="s" if scl else "-o",
                 capsize=3,
-                label=f"{kind}" + (" (one model)" if kind == "FCL" else " (one model per cutoff)"),
+                label=f"{kind} (one model per cutoff)" if scl else f"{kind} (one model)",
             )
         ax.set_xlabel("global inference cutoff (Å)")
         ax.set_ylabel(f"test {metric.split('_')[0]} RMSE ({unit})")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "fig3_cutoff_scan.png", dpi=150)
-    return text
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def _label_dir(text: str) -> tuple[str, Path]:
+    label, sep, directory = text.partition("=")
+    if not sep or not label or not directory:
+        raise argparse.ArgumentTypeError(f"expected LABEL=DIR, got {text!r}")
+    return label, Path(directory)
 
 
 def main(argv=None) -> str:
@@ -116,6 +157,16 @@ def main(argv=None) -> str:
     p.add_argument("--scl-cutoffs", type=float, nargs="+", default=[3.5, 4.0, 4.5, 5.0])
     p.add_argument("--out", default="runs/fig3")
     p.add_argument("--plot-only", action="store_true", help="only collect and plot existing runs")
+    p.add_argument("--label", default="FCL", help="name of this script's FCL model in the table")
+    p.add_argument(
+        "--add-fcl",
+        type=_label_dir,
+        nargs="*",
+        default=[],
+        metavar="LABEL=DIR",
+        help="more FCL variants to show: train_mad.py outputs DIR/seed_*/results.json "
+        "(e.g. another sampler recipe, same data and budget)",
+    )
     args, rest = p.parse_known_args(argv)
     rest = [a for a in rest if a != "--"]
     out = Path(args.out)
@@ -127,7 +178,10 @@ def main(argv=None) -> str:
                 "--scl-cutoffs", *[str(c) for c in args.scl_cutoffs],
                 "--eval-cutoffs", *[str(c) for c in args.scl_cutoffs],
             ])  # fmt: skip
-    text = report(collect(out), out)
+    table = collect(out, args.label)
+    for label, directory in args.add_fcl:
+        table = collect(directory, label, table)
+    text = report(table, out)
     print(text)
     return text
 

@@ -121,7 +121,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--forces-weight", type=float, default=10.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="model initialisation, data order, cutoffs")
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        help="seed of the fraction splits: fixed by default, so runs with different --seed "
+        "are scored on the same test frames",
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", default="runs/mad")
@@ -149,9 +157,9 @@ def load_splits(args):
     test = read_training_data(test_files, subsets) if test_files else None
     val = read_training_data(val_files, subsets) if val_files else None
     if test is None:
-        train, test = split_structures(train, args.test_fraction, args.seed + 1)
+        train, test = split_structures(train, args.test_fraction, args.split_seed + 1)
     if val is None:
-        train, val = split_structures(train, args.val_fraction, args.seed)
+        train, val = split_structures(train, args.val_fraction, args.split_seed)
     if args.max_structures and len(train) > args.max_structures:
         step = len(train) / args.max_structures
         train = [train[int(k * step)] for k in range(args.max_structures)]
@@ -191,6 +199,8 @@ def train_one(args, name, model, train, val, **overrides) -> str:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out = Path(args.out)
     train, val, test = load_splits(args)
     elements = dataset_elements(train, val, test)

@@ -57,3 +57,45 @@ def test_fig3_two_seeds_tiny(tmp_path):
         len(table["FCL"]["3.5"]["forces_rmse"]) == 2
         and len(table["SCL"]["4.5"]["forces_rmse"]) == 2
     )
+
+
+def _fake_results(directory: Path, seed: int, results: dict) -> None:
+    run = directory / f"seed_{seed}"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps({"results": results}))
+
+
+def _res(forces: float, energy: float, pairs: float) -> dict:
+    return {"overall": {"forces_rmse": forces, "energy_rmse": energy, "pairs_per_atom": pairs}}
+
+
+def test_fig3_plot_only_two_fcl_variants_and_ratio_to_scl(tmp_path):
+    main_dir, other = tmp_path / "main", tmp_path / "uniform"
+    for seed, (f_fcl, f_scl, f_uni) in enumerate([(0.11, 0.10, 0.12), (0.13, 0.10, 0.14)]):
+        _fake_results(
+            main_dir,
+            seed,
+            {"FCL": {"4": _res(f_fcl, 0.02, 27.0)}, "SCL 4": {"4": _res(f_scl, 0.01, 27.0)}},
+        )
+        _fake_results(other, seed, {"FCL": {"4": _res(f_uni, 0.03, 27.0)}})
+    text = _load("fig3_cutoff_scan").main(
+        ["--plot-only", "--out", str(main_dir), "--label", "FCL mix", "--add-fcl", f"U={other}"]
+    )
+    header, _, row = text.splitlines()
+    assert header.split(" | ")[2:5] == [
+        "FCL mix force RMSE (meV/Å)",
+        "U force RMSE (meV/Å)",
+        "SCL force RMSE (meV/Å)",
+    ]
+    cells = [c.strip() for c in row.strip("| ").split("|")]
+    # mean ± sample std over the two seeds, in meV/Å; then +20 % and +30 % against SCL
+    assert cells[:5] == ["4", "27.0", "120 ± 14", "130 ± 14", "100 ± 0"]
+    assert cells[5:7] == ["+20.0 %", "+30.0 %"]
+    assert cells[-1] == "2"
+    assert (main_dir / "fig3_cutoff_scan.png").is_file()
+
+
+def test_fig3_rejects_malformed_add_fcl(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        _load("fig3_cutoff_scan").main(["--plot-only", "--out", str(tmp_path), "--add-fcl", "x"])
+    assert "expected LABEL=DIR" in capsys.readouterr().err

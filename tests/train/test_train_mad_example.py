@@ -40,3 +40,16 @@ def test_train_mad_tiny_budget(tmp_path):
     saved = json.loads((out / "results.json").read_text())
     assert Path(saved["checkpoints"]["FCL"]).is_file()
     assert (out / "fcl" / "metrics.csv").is_file() and (out / "scl_4" / "best.pt").is_file()
+
+
+def test_seeds_share_the_test_frames_unless_split_seed_changes():
+    example = _example()
+    files = [str(ROOT / "data" / "molcrys_x23" / "07_co2.xyz")]
+
+    def test_positions(*extra):
+        args = example.parse_args(["--train", *files, "--test-fraction", "0.2", *extra])
+        return [d.pos.sum().item() for d in example.load_splits(args)[2]]
+
+    same = test_positions("--seed", "0")
+    assert test_positions("--seed", "3") == same
+    assert test_positions("--seed", "0", "--split-seed", "1") != same

@@ -68,11 +68,18 @@ def main() -> None:
         default=[],
         help="crystal files (stems, e.g. 13_naphthalene) left out of all splits",
     )
-    p.add_argument("--resume", default=None)
+    p.add_argument("--resume", default=None, help="last.pt of an interrupted run of this script")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="continue training from this checkpoint's weights and normalisation with a fresh "
+        "optimizer and learning-rate schedule (how the shipped model was trained further)",
+    )
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     train, val, test, test_atoms = split(args.train_stride, args.val_stride, tuple(args.hold_out))
     ase.io.write(out / "test.xyz", test_atoms, format="extxyz")
     print(f"train {len(train)}, val {len(val)}, test {len(test)} frames")
@@ -84,7 +91,7 @@ def main() -> None:
         r_min=args.r_min, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         sampler_mode=args.sampler_mode, p_rmax=args.p_rmax,
         val_cutoffs=[args.r_max, 4.0, 3.0], out_dir=str(out),
-        checkpoint_every=20, seed=0,
+        checkpoint_every=20, seed=0, init_from=args.init_from,
     )  # fmt: skip
     start = time.time()
     trainer = Trainer(model, train, val, cfg, resume_from=args.resume)
@@ -93,6 +100,8 @@ def main() -> None:
     meta = {"train_systems": sorted(p.stem for p in DATA.glob("*.xyz")
                                     if p.stem not in args.hold_out),
             "held_out_systems": sorted(args.hold_out), "p_rmax": args.p_rmax,
+            "init_from": args.init_from, "epochs": args.epochs, "batch_size": args.batch_size,
+            "lr": args.lr,
             "cutoff_range": [args.r_min, args.r_max], "sampler_mode": args.sampler_mode,
             "train_frames": len(train), "val_frames": len(val), "test_frames": len(test),
             "train_time_s": elapsed, "split": "frame % 10 == 0 test, == 5 val (every "
