@@ -8,8 +8,10 @@
 
 from .adapters import FlexiblePyGModel, FlexibleSchNet, FlexibleViSNet
 from .autograd import StrainedGeometry, apply_strain, forces_and_stress
+from .cutoff_embedding import CutoffEmbedding
 from .envelope import CosineEnvelope, PolynomialEnvelope, cosine_envelope, polynomial_envelope
-from .flexible_cutoff import GRAPH_FIELDS, CutoffEmbedding, FCLGraph, FlexibleCutoff
+from .fcl_graph import GRAPH_FIELDS, FCLGraph
+from .flexible_cutoff import FlexibleCutoff
 
 __all__ = [
     "PolynomialEnvelope",

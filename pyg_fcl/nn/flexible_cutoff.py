@@ -29,257 +29,22 @@ by PyG under ``torch.compile`` / TorchScript, where this wrapper raises.
 
 from __future__ import annotations
 
-import math
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
-from torch_geometric.nn.aggr import SumAggregation
 
+from .active_graph import ActiveGraph, LocalStack
+from .cutoff_embedding import CutoffEmbedding
 from .envelope import PolynomialEnvelope
+from .fcl_graph import GRAPH_FIELDS, FCLGraph
+from .layer_checks import check_graph_builders, check_layer
 
+# FCLGraph, CutoffEmbedding and GRAPH_FIELDS live in their own modules; they stay importable
+# from here.
 __all__ = ["FlexibleCutoff", "FCLGraph", "CutoffEmbedding", "GRAPH_FIELDS"]
-
-#: What :class:`FCLGraph` can return, in the order a backbone asks for.
-GRAPH_FIELDS = (
-    "edge_index",  # [2, E] long, [0] = j neighbour, [1] = i centre
-    "edge_length",  # [E] |vec_ij|
-    "edge_vector",  # [E, 3] vec_ij = pos[j] - pos[i] + shift @ cell
-    "edge_unit_vector",  # [E, 3] vec_ij / |vec_ij|
-    "edge_cutoff",  # [E] edge cutoffs
-    "envelope",  # [E] u(r_ij / edge_cutoff_ij)
-)
-_SUM_AGGRS = ("add", "sum")
-
-
-class _LocalStack:
-    """A per-thread stack; copies and pickles of a model start with a fresh, empty one."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    @property
-    def items(self) -> list:
-        items = getattr(self._local, "items", None)
-        if items is None:
-            items = self._local.items = []
-        return items
-
-    def top(self):
-        items = self.items
-        return items[-1] if items else None
-
-    def __deepcopy__(self, memo: dict) -> _LocalStack:
-        return _LocalStack()
-
-    def __reduce__(self):
-        return (_LocalStack, ())
-
-
-@dataclass(eq=False)
-class ActiveGraph:
-    """The FCL graph of one forward pass (what the hooks and :class:`FCLGraph` read).
-
-    Attributes:
-        edge_index (Tensor): ``[2, E]``.
-        edge_vector (Tensor): ``[E, 3]``.
-        edge_length (Tensor): ``[E]``.
-        edge_cutoff (Tensor): ``[E]``.
-        envelope (Tensor): ``[E]``.
-        cutoff (Tensor or None): ``[num_nodes]`` per-atom cutoffs.
-        num_nodes (int): number of atoms.
-    """
-
-    edge_index: Tensor
-    edge_vector: Tensor
-    edge_length: Tensor
-    edge_cutoff: Tensor
-    envelope: Tensor
-    cutoff: Tensor | None
-    num_nodes: int
-    aliases: list[tuple[Tensor, Tensor]] = field(default_factory=list)
-    expecting: dict[int, list] = field(default_factory=dict)
-    num_propagate: int = 0
-
-    def add_alias(self, edge_index: Tensor, envelope: Tensor) -> None:
-        """Accept ``edge_index`` ``[2, E']`` in message passing, with envelopes ``[E']``.
-
-        For edge sets an adapter derives from the FCL edges: with self-loops appended (envelope
-        1), or with some sources remapped (e.g. ghost copies of an atom for its own periodic
-        images).
-        """
-        if (
-            edge_index.dim() != 2
-            or edge_index.size(0) != 2
-            or envelope.shape != (edge_index.size(1),)
-        ):
-            raise ValueError(
-                f"an edge_index alias {list(edge_index.shape)} needs one envelope value per "
-                f"edge, got {list(envelope.shape)}"
-            )
-        self.aliases.append((edge_index, envelope))
-
-    def envelope_for(self, edge_index: object) -> Tensor | None:
-        """The ``[E']`` envelopes of ``edge_index`` if it is the FCL graph or an alias."""
-        if edge_index is self.edge_index:
-            return self.envelope
-        for alias, env in self.aliases:
-            if edge_index is alias:
-                return env
-        if not isinstance(edge_index, Tensor) or edge_index.layout != torch.strided:
-            return None
-        for alias, env in [(self.edge_index, self.envelope), *self.aliases]:
-            if edge_index.shape == alias.shape and torch.equal(edge_index, alias):
-                return env
-        return None
-
-
-class FCLGraph(nn.Module):
-    """Drop-in replacement for a backbone's graph-building module.
-
-    Its inputs (positions, batch, ...) are ignored: it returns the FCL graph of the forward pass
-    that :class:`FlexibleCutoff` is running, built from ``pos[j] - pos[i] + edge_shift @ cell``
-    (so periodic images and autograd forces/stress are right).
-
-    Args:
-        returns (Sequence[str]): what to return, in order, from :data:`GRAPH_FIELDS`; e.g.
-            ``("edge_index", "edge_length")`` for PyG's ``SchNet.interaction_graph``.
-        self_loops (bool): append one self-loop ``(i, i)`` per atom after the FCL edges (length
-            0, zero vector, envelope 1), for backbones built with self-loops in their graph
-            (PyG's ViSNet). An atom's periodic images are ordinary edges either way.
-    """
-
-    def __init__(
-        self, returns: Sequence[str] = ("edge_index", "edge_length"), self_loops: bool = False
-    ) -> None:
-        super().__init__()
-        returns = tuple(returns)
-        bad = [r for r in returns if r not in GRAPH_FIELDS]
-        if not returns or bad:
-            raise ValueError(f"FCLGraph: returns must be names from {GRAPH_FIELDS}, got {returns}")
-        self.returns = returns
-        self.self_loops = bool(self_loops)
-        self._active = _LocalStack()
-
-    def forward(self, *args, **kwargs) -> Tensor | tuple[Tensor, ...]:
-        graph = self._active.top()
-        if graph is None:
-            raise RuntimeError(
-                "FCLGraph was called outside a FlexibleCutoff forward: run the backbone through "
-                "its FlexibleCutoff wrapper (or inside FlexibleCutoff.activate(...))"
-            )
-        fields = {
-            "edge_index": graph.edge_index,
-            "edge_length": graph.edge_length,
-            "edge_vector": graph.edge_vector,
-            "edge_unit_vector": graph.edge_vector / graph.edge_length.unsqueeze(-1),
-            "edge_cutoff": graph.edge_cutoff,
-            "envelope": graph.envelope,
-        }
-        if self.self_loops:
-            n = graph.num_nodes
-            loops = torch.arange(n, device=graph.edge_index.device)
-            length = graph.edge_length
-            node_cutoff = (
-                graph.cutoff if graph.cutoff is not None else length.new_full((n,), math.inf)
-            )
-            extra = {
-                "edge_index": torch.stack([loops, loops]),
-                "edge_length": length.new_zeros(n),
-                "edge_vector": length.new_zeros(n, 3),
-                "edge_unit_vector": length.new_zeros(n, 3),
-                "edge_cutoff": node_cutoff.to(length.dtype),
-                "envelope": graph.envelope.new_ones(n),
-            }
-            fields = {
-                k: torch.cat([v, extra[k]], dim=-1 if k == "edge_index" else 0)
-                for k, v in fields.items()
-            }
-            graph.add_alias(fields["edge_index"], fields["envelope"])
-        out = tuple(
-            fields[name] if name == "edge_index" else fields[name].clone()  # may be edited
-            for name in self.returns
-        )
-        return out[0] if len(out) == 1 else out
-
-    def extra_repr(self) -> str:
-        return f"returns={self.returns}, self_loops={self.self_loops}"
-
-
-class CutoffEmbedding(nn.Module):
-    """Embedding of each atom's cutoff, ``[num_nodes] -> [num_nodes, dim]``.
-
-    Gaussians of ``r_c`` on ``[0, r_max]`` followed by a two-layer MLP whose last layer starts at
-    zero, so adding it to a (pretrained) backbone's node features changes nothing at first.
-
-    Args:
-        r_max (float): largest cutoff (Å).
-        dim (int): output channels (the backbone's node feature size).
-        num_basis (int): number of Gaussians.
-    """
-
-    def __init__(self, r_max: float, dim: int, num_basis: int = 8) -> None:
-        super().__init__()
-        if num_basis < 2 or dim < 1:
-            raise ValueError(
-                f"CutoffEmbedding: need num_basis >= 2, dim >= 1, got {num_basis}, {dim}"
-            )
-        self.register_buffer("centers", torch.linspace(0.0, float(r_max), num_basis))
-        self.width = float(r_max) / (num_basis - 1)
-        self.mlp = nn.Sequential(nn.Linear(num_basis, dim), nn.SiLU(), nn.Linear(dim, dim))
-        nn.init.zeros_(self.mlp[2].weight)
-        nn.init.zeros_(self.mlp[2].bias)
-
-    def forward(self, cutoff: Tensor) -> Tensor:
-        """Args: cutoff (Tensor): ``[num_nodes]`` (Å). Returns: ``[num_nodes, dim]``."""
-        basis = torch.exp(-(((cutoff.unsqueeze(-1) - self.centers) / self.width) ** 2))
-        return self.mlp(basis.to(self.mlp[0].weight.dtype))
-
-
-def _check_layer(name: str, module: MessagePassing) -> None:
-    where = f"layer {name or '<root>'} ({type(module).__name__})"
-    if getattr(module, "add_self_loops", False) is True:
-        raise ValueError(
-            f"{where} adds self-loops inside the layer (add_self_loops=True): its messages no "
-            "longer line up with the FCL edges, so envelopes cannot be applied; build it with "
-            "add_self_loops=False"
-        )
-    if module.flow != "source_to_target":
-        raise ValueError(
-            f"{where} uses flow={module.flow!r}; FlexibleCutoff needs the default "
-            "'source_to_target' (messages from edge_index[0] = j to edge_index[1] = i)"
-        )
-    aggr = module.aggr
-    if not (isinstance(aggr, SumAggregation) or (isinstance(aggr, str) and aggr in _SUM_AGGRS)):
-        raise ValueError(
-            f"{where} aggregates with aggr={module.aggr!r}: only a sum stays continuous when an "
-            "edge's message fades out with the envelope (a mean or max jumps when edges appear)"
-        )
-
-
-def _check_graph_builders(backbone: nn.Module) -> None:
-    """Raise for a module with a ``max_num_neighbors`` cap that still builds its own graph."""
-    offenders = []
-    for name, module in backbone.named_modules():
-        if getattr(module, "max_num_neighbors", None) is None or isinstance(module, FCLGraph):
-            continue
-        if any(isinstance(m, FCLGraph) for m in module.modules()):
-            continue  # its graph-building submodule was replaced
-        offenders.append((name, module))
-    for name, module in offenders:
-        inner = [m for _, m in offenders if m is not module and m in set(module.modules())]
-        if inner:
-            continue  # report the innermost graph builder
-        raise ValueError(
-            f"module {name or '<root>'} ({type(module).__name__}) builds its own radius graph "
-            f"(max_num_neighbors={module.max_num_neighbors}, which silently drops neighbours and "
-            "ignores per-atom cutoffs and periodic images): replace it with pyg_fcl.nn.FCLGraph "
-            "(see pyg_fcl.nn.adapters), or use a model whose graph can be replaced"
-        )
 
 
 class FlexibleCutoff(nn.Module):
@@ -318,7 +83,7 @@ class FlexibleCutoff(nn.Module):
         self.envelope = PolynomialEnvelope(5) if envelope is None else envelope
         self.embedding_name = cutoff_embedding
         self.cutoff_embedding: CutoffEmbedding | None = None
-        self._active = _LocalStack()
+        self._active = LocalStack()
         if cutoff_embedding is not None:
             target = backbone.get_submodule(cutoff_embedding)
             dim = cutoff_embedding_dim or getattr(target, "embedding_dim", None)
@@ -336,12 +101,12 @@ class FlexibleCutoff(nn.Module):
         return any(getattr(h, "__self__", None) is self for h in hooks.values())
 
     def _install_hooks(self) -> None:
-        _check_graph_builders(self.backbone)
+        check_graph_builders(self.backbone)
         layers = 0
         for name, module in self.backbone.named_modules():
             if not isinstance(module, MessagePassing):
                 continue
-            _check_layer(name, module)
+            check_layer(name, module)
             layers += 1
             if not self._owns(module._message_forward_hooks):
                 module.register_propagate_forward_pre_hook(self._propagate_pre_hook)

@@ -9,7 +9,8 @@ from torch import Tensor
 from torch_geometric.nn.models import ViSNet
 
 from ..envelope import PolynomialEnvelope
-from ..flexible_cutoff import FCLGraph, FlexibleCutoff
+from ..fcl_graph import FCLGraph
+from ..flexible_cutoff import FlexibleCutoff
 from .base import FlexiblePyGModel
 
 __all__ = ["FlexibleViSNet"]
