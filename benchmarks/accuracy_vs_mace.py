@@ -264,13 +264,17 @@ def ratios(ours: dict, mace: dict) -> dict:
 
 def markdown(result: dict) -> str:
     """The side-by-side table."""
-    s = result["settings"]
+    s, m = result["settings"], result["machine"]
     lines = [
         f"Fixed cutoff {s['cutoff']} Å, {s['channels']}x0e+{s['channels']}x1o, l_max {s['l_max']}, "
         f"correlation {s['correlation']}, {s['interactions']} interactions, {s['steps']} steps of "
         f"batch {s['batch_size']} (seed {s['seed']}), {s['dtype']}, {s['threads']} thread(s); "
         f"train {result['data']['train_frames']} frames, test {result['data']['test_frames']} "
         "frames.",
+        "",
+        f"Machine: {m['platform']}, {m['cpu_count']} CPUs, torch {m['torch']}; load average "
+        f"{m['load_average_start'][0]:.1f} at the start, {m['load_average_end'][0]:.1f} at the end "
+        "(shared machine: wall times carry noise).",
         "",
         "| model | parameters | force RMSE (eV/Å) | force MAE (eV/Å) | energy RMSE (meV/atom) "
         "| energy MAE (meV/atom) | train wall (s) | s/step |",
@@ -342,7 +346,7 @@ def main(argv: list[str] | None = None) -> dict:
             "test_frames": len(test_set),
             "test_force_rms": float(force_rms),
             "split": "frame % 10 == 0 test, == 5 validation (unused), rest training; "
-            f"every {args.train_stride}th training and {args.test_stride}th test frame",
+            f"training stride {args.train_stride}, test stride {args.test_stride}",
         },
         "machine": {
             "platform": platform.platform(),
