@@ -145,7 +145,8 @@ def ensure_mace_python(venv: Path) -> Path:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    for name in ("steps", "batch_size", "train_stride", "test_stride", "channels", "threads"):
+    names = ("steps", "batch_size", "train_stride", "test_stride", "channels", "threads")
+    for name in names + ("eval_batch_size", "log_every", "interactions", "correlation"):
         value = getattr(args, name)
         if value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")

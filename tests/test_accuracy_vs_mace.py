@@ -65,6 +65,7 @@ def test_quick_run_writes_table_and_json(data_dir: Path, tmp_path: Path) -> None
     [
         (["--steps", "0"], "--steps must be >= 1, got 0"),
         (["--cutoff", "-1"], "--cutoff must be > 0"),
+        (["--eval-batch-size", "0"], "--eval-batch-size must be >= 1, got 0"),
         (["--ema-decay", "1.5"], r"--ema-decay must be in \[0, 1\)"),
         (["--hold-out", "99_unobtainium"], "--hold-out.*99_unobtainium"),
     ],
