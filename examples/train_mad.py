@@ -114,6 +114,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--r-max", type=float, default=7.0)
     p.add_argument("--sampler-mode", default="atom", help="atom | structure | element | mixture")
     p.add_argument("--p-rmax", type=float, default=0.0, help="P(structure trained at r_max)")
+    p.add_argument(
+        "--no-fcl",
+        action="store_true",
+        help="train only the SCL baselines (e.g. in a second process next to the FCL run)",
+    )
     p.add_argument("--scl-cutoffs", type=float, nargs="*", default=[], help="SCL baselines")
     p.add_argument("--eval-cutoffs", type=float, nargs="+", help="default: 3.5, 4, ... r_max")
     p.add_argument("--epochs", type=int, default=10)
@@ -133,7 +138,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", default="runs/mad")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.no_fcl and not args.scl_cutoffs:
+        p.error("--no-fcl trains only SCL baselines: give them with --scl-cutoffs")
+    return args
 
 
 def _find(directory: Path, word: str) -> list[Path]:
@@ -211,14 +219,14 @@ def main(argv=None) -> dict:
     checkpoints = {}
 
     # FCL model
-    model = build_model(args, elements, args.r_max, args.r_min, avg)
     fcl_cfg = dict(
         r_min=args.r_min,
         sampler_mode=args.sampler_mode,
         p_rmax=args.p_rmax,
         val_cutoffs=[args.r_max, args.r_min],
     )
-    if args.recipe == "finetune":
+    model = None if args.no_fcl else build_model(args, elements, args.r_max, args.r_min, avg)
+    if model is not None and args.recipe == "finetune":
         pre = train_one(
             args,
             "pretrain",
@@ -231,7 +239,8 @@ def main(argv=None) -> dict:
         model = build_model(args, elements, args.r_max, args.r_min, avg)
         fcl_cfg.update(init_from=pre)
         checkpoints[f"SCL {args.pretrain_cutoff:g} (pretrain)"] = pre
-    checkpoints["FCL"] = train_one(args, "fcl", model, train, val, **fcl_cfg)
+    if model is not None:
+        checkpoints["FCL"] = train_one(args, "fcl", model, train, val, **fcl_cfg)
 
     # SCL baselines: one model per cutoff, r_max = that cutoff, same budget
     for cutoff in args.scl_cutoffs:

@@ -53,3 +53,19 @@ def test_seeds_share_the_test_frames_unless_split_seed_changes():
     same = test_positions("--seed", "0")
     assert test_positions("--seed", "3") == same
     assert test_positions("--seed", "0", "--split-seed", "1") != same
+
+
+def test_no_fcl_trains_only_the_scl_baselines(tmp_path, capsys):
+    example = _example()
+    with pytest.raises(SystemExit):
+        example.parse_args(["--no-fcl"])
+    assert "--scl-cutoffs" in capsys.readouterr().err
+    results = example.main(
+        [
+            "--data-dir", str(ROOT / "data" / "mad_sample"), "--size", "tiny",
+            "--subsets", "MC3D", "--max-structures", "4", "--max-test", "2", "--epochs", "1",
+            "--max-steps", "1", "--r-min", "3", "--r-max", "4", "--no-fcl", "--scl-cutoffs",
+            "3.5", "--no-progress", "--device", "cpu", "--out", str(tmp_path / "scl"),
+        ]
+    )  # fmt: skip
+    assert set(results) == {"SCL 3.5"} and not (tmp_path / "scl" / "fcl").exists()
