@@ -2,7 +2,8 @@
 
 See ``docs/model.md`` for the equations. In short, per layer ``t``:
 
-* ``A_i = W sum_j TP(W_up h_j, Y(r_ij); R(r_ij, r_ij^c) u(r_ij / r_ij^c)) / avg_num_neighbors``,
+* ``A_i = W sum_j TP(W_up h_j, Y(r_ij); R(r_ij, r_ij^c) u(r_ij / r_ij^c)) / avg_num_neighbors``
+  (``neighbor_normalization="cutoff"``: divided by ``avg_num_neighbors * (r_i^c / r_max)^3``),
   the radial weights ``R`` an MLP of a Bessel basis on the fixed ``r_max`` and of the edge cutoff
   ``r_ij^c`` (from the atoms' cutoffs by the edge rule), ``u`` the polynomial envelope;
 * ``h_i = W' B(A_i; z_i) + W_z h_i`` with ``B`` the symmetric many-body product of correlation
@@ -63,8 +64,14 @@ class FCLMACE(FCLModel):
         radial_mlp (Sequence[int]): hidden widths of the radial MLP.
         cutoff_embedding_hidden (int): hidden width of the per-atom cutoff embedding MLP.
         readout_hidden (int): hidden scalars of the last (non-linear) readout.
-        avg_num_neighbors (float): normalisation of the neighbour sum.
+        avg_num_neighbors (float): normalisation of the neighbour sum (its mean at ``r_max``).
         envelope_p (int): order of the polynomial envelope.
+        neighbor_normalization (str): how the neighbour sum of atom ``i`` is normalised.
+            ``"r_max"`` (default; what MACE does): by ``avg_num_neighbors`` whatever the cutoff,
+            so an atom's atomic basis shrinks with ``(r_c / r_max)^3`` as its cutoff shrinks and
+            the model has to learn to undo that. ``"cutoff"``: by the neighbour count expected
+            at the atom's own cutoff, ``avg_num_neighbors * (r_c,i / r_max)^3`` (a smooth,
+            differentiable function of the cutoff; identical to ``"r_max"`` at ``r_max``).
         dtype (str): ``"float32"`` or ``"float64"``.
         neighbor_backend (str): backend of the neighbour search.
     """
@@ -87,6 +94,7 @@ class FCLMACE(FCLModel):
         readout_hidden: int = 16,
         avg_num_neighbors: float = 10.0,
         envelope_p: int = 5,
+        neighbor_normalization: str = "r_max",
         dtype: str = "float32",
         neighbor_backend: str = "auto",
     ) -> None:
@@ -108,6 +116,11 @@ class FCLMACE(FCLModel):
             )
         if not 0 <= hidden_l_max <= l_max:
             raise ValueError(f"FCLMACE: need 0 <= hidden_l_max <= l_max, got {hidden_l_max}")
+        if neighbor_normalization not in ("r_max", "cutoff"):
+            raise ValueError(
+                "FCLMACE: neighbor_normalization must be 'r_max' or 'cutoff', "
+                f"got {neighbor_normalization!r}"
+            )
         if not avg_num_neighbors > 0:
             raise ValueError(f"FCLMACE: avg_num_neighbors must be > 0, got {avg_num_neighbors}")
         self._config = dict(
@@ -123,6 +136,7 @@ class FCLMACE(FCLModel):
             readout_hidden=int(readout_hidden),
             avg_num_neighbors=float(avg_num_neighbors),
             envelope_p=int(envelope_p),
+            neighbor_normalization=str(neighbor_normalization),
         )
         self.neighbor_backend = neighbor_backend
         num_elements = len(self.elements)
@@ -233,6 +247,11 @@ class FCLMACE(FCLModel):
             [self.species_embedding[e].expand(k, -1) for e, k in zip(groups.elements, groups.sizes)]
         )
         h = species_emb + self.cutoff_embedding(self.cutoff_basis(sorted_cutoff))
+        if self._config["neighbor_normalization"] == "cutoff":
+            # expected neighbours at the atom's own cutoff, relative to r_max: [N, 1, 1]
+            inv_count_ratio = (self.r_max / sorted_cutoff).pow(3).reshape(-1, 1, 1)
+        else:
+            inv_count_ratio = None
 
         node_energy = torch.zeros_like(sorted_cutoff)
         for interaction, radial_net, skip, product, readout in zip(
@@ -241,6 +260,8 @@ class FCLMACE(FCLModel):
             # per-edge weights (zero past the cutoff), laid out per receiver (zero padding)
             weights = nbr.pad(radial_net(radial, edge_cutoff_features, envelope))
             a = interaction(h, sh, weights, nbr)
+            if inv_count_ratio is not None:
+                a = a * inv_count_ratio
             h = product(a, skip(h, groups), groups)
             node_energy = node_energy + readout(h)
 

@@ -259,3 +259,44 @@ def test_invalid_arguments_and_unknown_elements(structures):
     model = FCLMACE(elements=[1], **SMALL)
     with pytest.raises(ValueError, match=r"elements \[7\]"):
         model(structures[0])
+
+
+# ---------------------------------------------------------------- cutoff-aware normalisation
+def test_cutoff_normalization_passes_physics_checks(structures):
+    torch.manual_seed(9)
+    elements = sorted({int(z) for z in structures[1].z})
+    model = FCLMACE(
+        elements=elements, dtype="float64", neighbor_normalization="cutoff", **SMALL
+    ).eval()
+    checks = ["smooth_in_cutoff", "cutoff_gradients_fd", "forces_fd", "rotation", "pruning_exact"]
+    ft.run_all_checks(model, [structures[1]], checks=checks, seed=9)
+
+
+def test_cutoff_normalization_is_rmax_normalization_with_the_count_at_that_cutoff(structures):
+    """At one global cutoff r_c, dividing each neighbour sum by avg_nn * (r_c / r_max)^3 is the
+    plain model built with that smaller avg_num_neighbors (same weights); at r_max the two
+    normalisations are the same model."""
+    torch.manual_seed(10)
+    elements = sorted({int(z) for z in structures[0].z})
+    flex = FCLMACE(elements=elements, dtype="float64", neighbor_normalization="cutoff", **SMALL)
+    data = structures[0].clone()
+    for r_c in (SMALL["r_max"], 3.0):
+        plain = FCLMACE(
+            elements=elements,
+            dtype="float64",
+            **{**SMALL, "avg_num_neighbors": SMALL["avg_num_neighbors"] * (r_c / 4.5) ** 3},
+        )
+        plain.load_state_dict(flex.state_dict())
+        data.cutoff = torch.full((data.num_nodes,), r_c, dtype=torch.float64)
+        a, b = flex.eval()(data, compute_stress=True), plain.eval()(data, compute_stress=True)
+        for key in ("energy", "forces", "stress"):
+            torch.testing.assert_close(a[key], b[key], rtol=1e-10, atol=1e-12)
+
+
+def test_neighbor_normalization_round_trips_and_is_validated(tmp_path):
+    model = FCLMACE(elements=[1, 7], neighbor_normalization="cutoff", **SMALL)
+    save_model(model, tmp_path / "m.pt")
+    assert load_model(tmp_path / "m.pt").config()["neighbor_normalization"] == "cutoff"
+    assert FCLMACE(elements=[1], **SMALL).config()["neighbor_normalization"] == "r_max"
+    with pytest.raises(ValueError, match="neighbor_normalization must be 'r_max' or 'cutoff'"):
+        FCLMACE(elements=[1], neighbor_normalization="receiver", **SMALL)
