@@ -1,9 +1,11 @@
 """One training loop for both sides of ``accuracy_vs_mace.py``, and the mace-torch entry point.
 
-The loop, the learning-rate schedule, the EMA and the test errors here use only ``torch``, so the
-same code trains FCL-MACE (imported by ``accuracy_vs_mace.py`` in the project's environment) and
-mace-torch (this file run as a script by the python of ``benchmarks/.venv-mace``, which has
-mace-torch and its pinned e3nn 0.4.4 but not pyg-fcl). It reproduces ``pyg_fcl.train.Trainer``
+The loop and the test errors here use only ``torch``, and the learning-rate schedule and the EMA
+are the Trainer's own (``pyg_fcl/train/schedule.py`` and ``ema.py``, loaded from their files,
+which need only torch and math), so the same code trains FCL-MACE (imported by
+``accuracy_vs_mace.py`` in the project's environment) and mace-torch (this file run as a script
+by the python of ``benchmarks/.venv-mace``, which has mace-torch and its pinned e3nn 0.4.4 but
+not pyg-fcl). It reproduces ``pyg_fcl.train.Trainer``
 step for step (``tests/test_accuracy_vs_mace.py`` checks that the weights agree):
 
 * AdamW(lr, weight_decay); per step: forward, loss, zero_grad, backward, clip the gradient norm,
@@ -22,6 +24,7 @@ Script use (what ``accuracy_vs_mace.py`` runs; not meant to be called by hand)::
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import sys
@@ -65,41 +68,30 @@ class LoopSettings:
     log_every: int = 50
 
 
+def _library_module(name: str):
+    """``pyg_fcl/train/NAME.py`` loaded from its file, without importing the pyg_fcl package
+    (not installed in mace-torch's environment; these two modules need only torch and math)."""
+    path = Path(__file__).resolve().parents[1] / "pyg_fcl" / "train" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_pyg_fcl_train_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The Trainer's own LR schedule and EMA, so both models follow them by construction.
+_schedule = _library_module("schedule")
+ExponentialMovingAverage = _library_module("ema").ExponentialMovingAverage
+
+
 def lr_factor(step: int, settings: LoopSettings) -> float:
     """The Trainer's ``cosine`` schedule factor of optimizer step ``step`` (0-based)."""
-    warmup, floor = settings.warmup_steps, settings.min_lr_ratio
-    if warmup and step < warmup:
-        return (step + 1) / warmup
-    span = max(settings.schedule_steps - warmup, 1)
-    progress = min((step - warmup) / span, 1.0)
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-class Ema:
-    """EMA of the trainable parameters, as ``pyg_fcl.train.ExponentialMovingAverage``."""
-
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        self.decay = float(decay)
-        self.num_updates = 0
-        self.shadow = {
-            n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad
-        }
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """Fold the current parameters into the average."""
-        decay = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
-        self.num_updates += 1
-        for name, p in model.named_parameters():
-            if name in self.shadow:
-                self.shadow[name].lerp_(p.detach(), 1.0 - decay)
-
-    @torch.no_grad()
-    def copy_to(self, model: nn.Module) -> None:
-        """Overwrite the model's parameters with the averages."""
-        for name, p in model.named_parameters():
-            if name in self.shadow:
-                p.copy_(self.shadow[name])
+    return _schedule.lr_factor(
+        step,
+        scheduler="cosine",
+        warmup_steps=settings.warmup_steps,
+        min_lr_ratio=settings.min_lr_ratio,
+        total_steps=settings.schedule_steps,
+    )
 
 
 def loss_of(pred: Prediction, settings: LoopSettings) -> Tensor:
@@ -127,7 +119,7 @@ def train(
         model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: lr_factor(k, settings))
-    ema = Ema(model, settings.ema_decay) if settings.ema_decay else None
+    ema = ExponentialMovingAverage(model, settings.ema_decay) if settings.ema_decay else None
     max_norm = settings.grad_clip if settings.grad_clip is not None else math.inf
     history, window = [], []
     start = time.perf_counter()

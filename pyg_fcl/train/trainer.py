@@ -23,6 +23,7 @@ from .ema import ExponentialMovingAverage
 from .losses import TERMS, combine_loss, loss_terms
 from .metrics import write_metrics
 from .normalization import fit_energy_normalization
+from .schedule import lr_factor
 
 __all__ = ["Trainer", "NonFiniteLossError"]
 
@@ -36,16 +37,15 @@ def _make_scheduler(optimizer, cfg: TrainConfig, total_steps: int):
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=cfg.plateau_factor, patience=cfg.plateau_patience
         )
-    warmup, floor = cfg.warmup_steps, cfg.min_lr_ratio
 
     def factor(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        if cfg.scheduler == "constant":
-            return 1.0
-        span = max(total_steps - warmup, 1)
-        progress = min((step - warmup) / span, 1.0)
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        return lr_factor(
+            step,
+            scheduler=cfg.scheduler,
+            warmup_steps=cfg.warmup_steps,
+            min_lr_ratio=cfg.min_lr_ratio,
+            total_steps=total_steps,
+        )
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
