@@ -33,6 +33,9 @@ def _train_mad():
     return module
 
 
+METRICS = ("forces_rmse", "energy_rmse", "pairs_per_atom")
+
+
 def collect(out: Path, label: str = "FCL", table: dict | None = None) -> dict:
     """``{model: {cutoff: {metric: [values over seeds]}}}`` from ``out/seed_*/results.json``.
 
@@ -56,12 +59,25 @@ def collect(out: Path, label: str = "FCL", table: dict | None = None) -> dict:
     return table
 
 
-METRICS = ("forces_rmse", "energy_rmse", "pairs_per_atom")
-
-
 def _mean_std(values):
     mean = statistics.fmean(values)
     return mean, (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def _mean_std_cell(runs: dict, kind: str, metric: str) -> str:
+    """``mean ± std`` over seeds in milli-units, or a dash where ``kind`` has no run."""
+    if kind not in runs:
+        return "–"
+    mean, sd = _mean_std(runs[kind][metric])
+    return f"{1000 * mean:.0f} ± {1000 * sd:.0f}"
+
+
+def _ratio_cell(own: dict | None, scl: dict | None) -> str:
+    """Mean force RMSE of an FCL variant relative to SCL at the same cutoff."""
+    if own is None or scl is None:
+        return "–"
+    change = statistics.fmean(own["forces_rmse"]) / statistics.fmean(scl["forces_rmse"]) - 1
+    return f"{100 * change:+.1f} %"
 
 
 def _kinds(table: dict) -> list[str]:
@@ -81,28 +97,14 @@ def report(table: dict, out: Path) -> str:
     header += [f"{k} energy RMSE (meV/atom)" for k in kinds] + ["seeds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for c in cutoffs:
-        cells, seeds, pairs = [], 0, "–"
-        for metric in ("forces_rmse", "ratio", "energy_rmse"):
-            if metric == "ratio":
-                scl = table.get("SCL", {}).get(c, {}).get("forces_rmse")
-                for k in fcl if "SCL" in table else []:
-                    own = table[k].get(c, {}).get("forces_rmse")
-                    if own and scl:
-                        change = statistics.fmean(own) / statistics.fmean(scl) - 1
-                        cells.append(f"{100 * change:+.1f} %")
-                    else:
-                        cells.append("–")
-                continue
-            for kind in kinds:
-                values = table[kind].get(c, {}).get(metric)
-                if values:
-                    m, sd = _mean_std(values)
-                    cells.append(f"{1000 * m:.0f} ± {1000 * sd:.0f}")
-                    seeds = max(seeds, len(values))
-                    pairs = f"{statistics.fmean(table[kind][c]['pairs_per_atom']):.1f}"
-                else:
-                    cells.append("–")
-        lines.append(f"| {c:g} | {pairs} | " + " | ".join(cells) + f" | {seeds} |")
+        runs = {k: table[k][c] for k in kinds if c in table[k]}  # the models scored at c
+        cells = [_mean_std_cell(runs, k, "forces_rmse") for k in kinds]
+        cells += [_ratio_cell(runs.get(k), runs.get("SCL")) for k in fcl if "SCL" in table]
+        cells += [_mean_std_cell(runs, k, "energy_rmse") for k in kinds]
+        last = runs[list(runs)[-1]]
+        seeds = max(len(run["forces_rmse"]) for run in runs.values())
+        pairs = statistics.fmean(last["pairs_per_atom"])
+        lines.append(f"| {c:g} | {pairs:.1f} | " + " | ".join(cells) + f" | {seeds} |")
     text = "\n".join(lines) + "\n"
     out.mkdir(parents=True, exist_ok=True)
     (out / "fig3_table.md").write_text(text)
