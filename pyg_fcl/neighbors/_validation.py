@@ -12,7 +12,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["Inputs", "validate_inputs", "validate_r_max"]
+__all__ = ["Inputs", "validate_inputs", "validate_r_max", "MAX_NEIGHBORS_PER_ATOM"]
+
+#: Refuse a search expected to find more neighbours per atom than this (3D-periodic structures;
+#: the density of solids, <= 0.25 atoms/Å^3, gives ~1,000 at 10 Å): an absurd cell (in nm, or a
+#: 1-atom 0.05 Å cell) would otherwise allocate millions of edges per atom before failing.
+MAX_NEIGHBORS_PER_ATOM = 1e4
 
 
 @dataclass
@@ -141,6 +146,28 @@ def _check_pbc(
     return pbc.to(torch.bool)
 
 
+def _check_expected_neighbors(counts: Tensor, cell: Tensor, pbc: Tensor, r_max: float) -> None:
+    """ValueError when a 3D-periodic structure would have > MAX_NEIGHBORS_PER_ATOM neighbours per
+    atom at its density (estimated before anything is allocated)."""
+    full = pbc.all(-1) & (counts > 0)
+    if not bool(full.any()):
+        return
+    volume = torch.linalg.det(cell).abs()
+    # singular cells are reported by the cell geometry, with their heights
+    full &= volume > 1e-10 * torch.linalg.vector_norm(cell, dim=-1).prod(-1)
+    density = counts.to(torch.float64) / volume.clamp(min=1e-300)
+    expected = density * (4.0 / 3.0 * math.pi * r_max**3)
+    bad = full & ~(expected <= MAX_NEIGHBORS_PER_ATOM)
+    if bool(bad.any()):
+        g = int(bad.nonzero()[0, 0])
+        raise ValueError(
+            f"structure {g}: {int(counts[g])} atom(s) in a periodic cell of volume "
+            f"{float(volume[g]):.3g} Å^3 ({float(density[g]):.3g} atoms/Å^3) would give about "
+            f"{float(expected[g]):.3g} neighbours per atom within r_max={r_max:g} Å; refusing "
+            f"(solids have < 0.25 atoms/Å^3; is the cell in nm instead of Å?)"
+        )
+
+
 def validate_inputs(
     pos: Tensor,
     r_max: float | Tensor,
@@ -181,5 +208,6 @@ def validate_inputs(
     cell64 = _check_cell(cell, num_graphs, device)
     pbc_b = _check_pbc(pbc, cell64, cell is not None, device)
     counts = torch.bincount(batch, minlength=num_graphs)
+    _check_expected_neighbors(counts, cell64, pbc_b, value)
     ptr = [0] + torch.cumsum(counts, 0).tolist()
     return Inputs(pos=pos64, r_max=value, batch=batch, cell=cell64, pbc=pbc_b, ptr=ptr)
