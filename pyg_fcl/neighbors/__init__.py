@@ -1,8 +1,9 @@
 """Exact periodic radius graphs (neighbour lists) with interchangeable backends.
 
 ``radius_graph`` returns every pair within the cutoff, PyG direction (``edge_index[0]`` neighbour
-``j``, ``edge_index[1]`` centre ``i``) and integer lattice shifts, identically sorted for every
-backend; ``edge_vectors`` turns them into differentiable vectors.
+``j``, ``edge_index[1]`` centre ``i``) and integer lattice shifts: the same edge set for every
+backend, and the same sorted tensors with ``sort=True``; ``edge_vectors`` turns them into
+differentiable vectors.
 
 Backends (``available_backends()`` lists the installed ones):
 

@@ -8,8 +8,9 @@ directions, but a zero *periodic* lattice vector kills the process with SIGFPE i
 degenerate periodic cells are rejected before vesin sees them, and vesin gets the effective cell
 (orthonormal rows along open directions), an always-invertible box.
 
-vesin is asked for a half list (each unordered pair once, about half of the full-list time);
-the reverse edges are added while sorting (see ``_finalize``).
+vesin is asked for a half list (each unordered pair once, about 0.6x the full-list time); the
+reverse edges are appended afterwards, or added while sorting when sorted output is asked for
+(see ``_finalize``).
 
 vesin's cell list also dies with SIGFPE on very elongated or flat point sets (measured with
 vesin-torch 0.6.2: two atoms 5e5 Å apart at a 5 Å cutoff, or a flat 500 x 500 Å set at 1 Å),

@@ -95,7 +95,10 @@ def test_matches_ase_on_random_batches(backend):
 
 def test_backends_return_identical_sorted_tensors():
     for pos, batch, cell, pbc, r, _ in random_batches():
-        results = [radius_graph(pos, r, batch, cell, pbc, backend=b) for b in BACKENDS + ["auto"]]
+        results = [
+            radius_graph(pos, r, batch, cell, pbc, backend=b, sort=True)
+            for b in BACKENDS + ["auto"]
+        ]
         edge_index, edge_shift = results[0]
         assert edge_index.dtype == edge_shift.dtype == torch.long
         assert edge_shift.shape == (edge_index.shape[1], 3)
@@ -185,3 +188,16 @@ def test_positions_requiring_grad_are_accepted():
     pos = torch.rand(5, 3, dtype=torch.float64, requires_grad=True)
     edge_index, _ = radius_graph(pos, 2.0)
     assert edge_index.shape[1] == 20  # all pairs of 5 atoms within a unit cube
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unsorted_default_is_the_sorted_graph_permuted(backend):
+    for pos, batch, cell, pbc, r, _ in random_batches()[:12]:
+        edge_index, edge_shift = radius_graph(pos, r, batch, cell, pbc, backend=backend)
+        ref_index, ref_shift = radius_graph(pos, r, batch, cell, pbc, backend=backend, sort=True)
+        assert edge_index.dtype == edge_shift.dtype == torch.long
+        assert edge_shift.shape == (edge_index.shape[1], 3)
+        got = edge_list(edge_index, edge_shift)
+        assert sorted(got) == edge_list(ref_index, ref_shift)
+        again = radius_graph(pos, r, batch, cell, pbc, backend=backend)  # deterministic
+        assert torch.equal(again[0], edge_index) and torch.equal(again[1], edge_shift)
