@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_text", "read_json"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_path", "read_json"]
 
 
 def _file_mode() -> int:
@@ -45,6 +46,33 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: b
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it is fsynced and moved to ``path``.
+
+    For writers that open files by name (HDF5, databases) instead of writing to a handle. The
+    caller must have closed the file when the ``with`` block ends. On any error (or interrupt)
+    the temporary file is removed and an existing ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:

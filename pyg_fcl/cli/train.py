@@ -23,6 +23,8 @@ import importlib
 import json
 from pathlib import Path
 
+from ..train.config_file import enable_config_file, save_resolved_config
+
 _EXAMPLES = """examples:
   # FCL from scratch with the reference model, cutoffs U[3.5, 7] per atom
   pyg-fcl train --train data/mad_sample/train.xyz --val-fraction 0.1 \\
@@ -40,6 +42,11 @@ _EXAMPLES = """examples:
   # any model: a factory, or a checkpoint of an initialised model
   pyg-fcl train --train t.xyz --val v.xyz --model-factory mypkg.models:build --r-max 5 --r-min 3
   pyg-fcl train --train t.xyz --val v.xyz --model-init init.pt --out runs/x
+  # options from a YAML file (keys: option names with _), flags override it
+  pyg-fcl train --config run.yaml --epochs 50
+  # on-disk data (pyg-fcl data pack), 8 tasks under SLURM without torchrun, TensorBoard logs
+  srun --ntasks=8 pyg-fcl train --train mad.h5 --val-fraction 0.05 --r-min 3.5 --r-max 7 \\
+      --batch-size 64 --device cuda --logger tensorboard --out runs/mad
   # continue an interrupted run
   pyg-fcl train --train t.xyz --val v.xyz --r-min 3.5 --r-max 7 --resume runs/fcl/last.pt \\
       --out runs/fcl
@@ -77,7 +84,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g = p.add_argument_group("data files")
-    g.add_argument("--train", nargs="+", required=True, help="training extxyz files / MAD dirs")
+    g.add_argument(
+        "--train", nargs="+", required=True, help="training extxyz / packed .h5 files, MAD dirs"
+    )
     g.add_argument("--val", nargs="+", help="validation files (or use --val-fraction)")
     g.add_argument("--val-fraction", type=float, help="hold out this fraction of --train")
     _add_data_args(p)
@@ -124,6 +133,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     g.add_argument("--checkpoint-every", type=int, help="also save last.pt every N steps")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument(
+        "--logger",
+        nargs="+",
+        choices=("csv", "tensorboard", "wandb"),
+        default=["csv"],
+        help="metric loggers besides metrics.csv/json (default csv: only those)",
+    )
+    g.add_argument("--log-every", type=int, default=1, help="log step metrics every N steps")
+    enable_config_file(p)
     p.set_defaults(run=run)
     return p
 
@@ -222,8 +240,12 @@ def run(args) -> int:
         checkpoint_every=args.checkpoint_every,
         init_from=args.init_from,
         progress=not args.no_progress,
+        loggers=args.logger,
+        log_every=args.log_every,
     )
     trainer = Trainer(model, train, val, cfg, resume_from=args.resume)
+    if trainer.ctx.is_main:  # every option's value: `--config OUT/config.yaml` repeats the run
+        save_resolved_config(args, Path(args.out) / "config.yaml")
     history = trainer.fit()
     if trainer.ctx.is_main:
         out = Path(args.out)

@@ -3,6 +3,8 @@
 from .atoms import atoms_to_data, data_to_atoms, read_structures
 from .cutoffs import CutoffSpec, load_cutoffs, save_cutoffs
 from .mad import MAD_BENCH_SUBSETS, MAD_SUBSETS, normalize_subset, read_mad
+from .pack import pack_structures
+from .packed import PackedDataset
 
 __all__ = [
     "read_structures",
@@ -15,4 +17,6 @@ __all__ = [
     "CutoffSpec",
     "load_cutoffs",
     "save_cutoffs",
+    "pack_structures",
+    "PackedDataset",
 ]

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from ..data.views import is_lazy
 from ..transforms import FlexibleRadiusGraph, PerAtomCutoffSampler
 
 __all__ = ["derive_seed", "epoch_batches", "GraphCache", "CutoffAssigner", "describe"]
@@ -75,6 +76,8 @@ class GraphCache:
 
     The cache costs about 44 bytes per ``r_max`` edge (index, shift, length). For datasets whose
     graphs do not fit in host memory, ``keep=False`` searches again at every access instead.
+    A lazy (on-disk) dataset never keeps anything: memory must not grow with it; when it stores
+    ``r_max`` graphs searched at a radius ``>= r_max`` they are used instead of a search.
 
     Args:
         structures: the dataset (not modified).
@@ -92,22 +95,24 @@ class GraphCache:
     ) -> None:
         self.structures = structures
         self.graph = FlexibleRadiusGraph(r_max, edge_rule=edge_rule, backend=backend)
-        self.keep = keep
-        self._cached: list[Data | None] = [None] * len(structures)
+        self.lazy = is_lazy(structures)
+        self.keep = keep and not self.lazy
+        self._cached: list[Data | None] = [None] * (len(structures) if self.keep else 0)
         self.num_searches = 0
 
     def __len__(self) -> int:
         return len(self.structures)
 
     def __getitem__(self, index: int) -> Data:
-        data = self._cached[index]
+        data = self._cached[index] if self.keep else None
         if data is None:
             data = copy.copy(self.structures[index])
             for key in _PRUNED_KEYS:
                 if key in data:
                     del data[key]
-            self.graph.build_cache(data)
-            self.num_searches += 1
+            if not (self.lazy and self.graph.is_cached(data)):
+                self.graph.build_cache(data)
+                self.num_searches += 1
             if self.keep:
                 self._cached[index] = data
         return data

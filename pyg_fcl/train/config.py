@@ -66,6 +66,10 @@ class TrainConfig:
         ``[fixed_cutoff]`` for SCL); the first one selects the best checkpoint (its weighted
         validation loss). val_batch_size: structures per validation batch.
 
+    Logging: loggers: besides ``metrics.csv``/``metrics.json`` (always written), any of
+        ``"tensorboard"`` and ``"wandb"`` (:mod:`pyg_fcl.train.loggers`): step loss and learning
+        rate every ``log_every`` steps, every validation error per validation cutoff.
+
     Bookkeeping: seed, device (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``), out_dir
         (checkpoints ``last.pt``/``best.pt`` and ``metrics.csv``/``metrics.json``; ``None``
         writes nothing), checkpoint_every (also save ``last.pt`` every so many steps),
@@ -106,6 +110,9 @@ class TrainConfig:
     val_batch_size: int = 8
     cache_graphs: bool = True
 
+    loggers: list[str] | None = None
+    log_every: int = 1
+
     seed: int = 0
     device: str = "auto"
     out_dir: str | None = None
@@ -123,6 +130,13 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "val_batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.loggers is not None:
+            self.loggers = [str(name) for name in self.loggers]
+            unknown = sorted(set(self.loggers) - {"csv", "tensorboard", "wandb"})
+            if unknown:
+                raise ValueError(f"loggers {unknown} unknown; choose from csv, tensorboard, wandb")
+        if int(self.log_every) < 1:
+            raise ValueError(f"log_every must be >= 1, got {self.log_every!r}")
         for name in ("max_steps", "checkpoint_every"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:

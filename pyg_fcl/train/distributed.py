@@ -1,8 +1,11 @@
-"""Multi-process training with PyTorch's own distributed engine (DDP launched by ``torchrun``).
+"""Multi-process training with PyTorch's own distributed engine (DDP launched by ``torchrun`` or
+by SLURM's ``srun``).
 
-``torchrun --nproc_per_node=W ...`` sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``;
-:func:`init_distributed` reads them and joins the process group (``nccl`` on CUDA, ``gloo`` on
-CPU). A process group created beforehand (e.g. by ``torch.multiprocessing.spawn``) is reused.
+``torchrun --nproc_per_node=W ...`` sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; ``srun``
+sets ``SLURM_PROCID``, ``SLURM_STEP_NUM_TASKS``, ``SLURM_LOCALID`` and the node list
+(:mod:`pyg_fcl.train.launch` reads either). :func:`init_distributed` joins the process group
+(``nccl`` on CUDA, ``gloo`` on CPU). A process group created beforehand (e.g. by
+``torch.multiprocessing.spawn``) is reused.
 Rank 0 writes checkpoints and logs; every rank trains on its share of each global batch.
 """
 
@@ -15,6 +18,7 @@ import torch
 import torch.distributed as dist
 
 from ..evaluate import resolve_device
+from .launch import launch_info
 
 __all__ = ["DistributedContext", "init_distributed", "resolve_device"]
 
@@ -59,7 +63,8 @@ def init_distributed(device: str | torch.device = "auto") -> DistributedContext:
 
     Args:
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a ``torch.device``; with CUDA each process
-            takes ``cuda:<LOCAL_RANK>``.
+            takes ``cuda:<local rank>`` (modulo the visible GPUs, for ``srun`` binding one GPU
+            per task).
 
     Returns:
         DistributedContext: rank, world size, device.
@@ -68,13 +73,16 @@ def init_distributed(device: str | torch.device = "auto") -> DistributedContext:
         rank, world = dist.get_rank(), dist.get_world_size()
         local = int(os.environ.get("LOCAL_RANK", rank))
         return DistributedContext(rank, world, local, resolve_device(device, local))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = resolve_device(device, local)
+    info = launch_info()
+    rank, world, local = info.rank, info.world_size, info.local_rank
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    dev = resolve_device(device, local % gpus if gpus else local)
     if world > 1:
         if not dist.is_available():
-            raise ValueError(f"WORLD_SIZE={world} but torch.distributed is not available")
+            raise ValueError(
+                f"{info.launcher} started {world} processes but torch.distributed is not available"
+            )
+        info.export()  # init_process_group's env:// rendezvous reads MASTER_ADDR/MASTER_PORT
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if dev.type == "cuda":
             torch.cuda.set_device(dev)

@@ -14,6 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.data import Batch, Data
 
 from ..checkpoint import atomic_torch_save, model_checkpoint, read_checkpoint
+from ..data.views import IndexedStructures
 from ..evaluate import accumulate_errors, summarize_errors
 from ..model import FCLModel
 from .batches import CutoffAssigner, GraphCache, describe, epoch_batches
@@ -21,6 +22,7 @@ from .config import RESUME_FIXED, TrainConfig
 from .distributed import init_distributed
 from .ema import ExponentialMovingAverage
 from .losses import TERMS, combine_loss, loss_terms
+from .loggers import MetricLoggers
 from .metrics import write_metrics
 from .normalization import fit_energy_normalization
 from .schedule import lr_factor
@@ -140,6 +142,10 @@ class Trainer:
         self.best_score = math.inf
         self.history: list[dict] = []
         self._train_sums = torch.zeros(2, len(TERMS), dtype=torch.float64)
+        # TensorBoard / W&B next to metrics.csv (rank 0 writes; every rank joins the step sum)
+        self.loggers = MetricLoggers(
+            cfg.loggers, cfg.out_dir, cfg.to_dict(), self.ctx.is_main, cfg.log_every
+        )
         if resume_from is not None:
             self._load_training_state(resume_from)
         self.ddp = (
@@ -301,7 +307,7 @@ class Trainer:
         if self.val_set is None:
             return {}
         indices = range(self.ctx.rank, len(self.val_set), self.ctx.world_size)
-        shard = [self.val_set[i] for i in indices]
+        shard = IndexedStructures(self.val_set, indices)  # read batch by batch (lazy data)
         names = sorted(
             {str(getattr(d, "subset", "") or "unlabelled") for d in self.val_set.structures}
         )
@@ -364,6 +370,7 @@ class Trainer:
             "val": val,
         }
         self.history.append(record)
+        self.loggers.log_validation(record)
         improved = score < self.best_score
         if improved:
             self.best_score = score
@@ -408,6 +415,8 @@ class Trainer:
                     loss = self._train_step(batches[self.step_in_epoch])
                     self.step_in_epoch += 1
                     self.global_step += 1
+                    lr = self.optimizer.param_groups[0]["lr"]
+                    self.loggers.log_step(self.global_step, loss, lr, ctx)
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix(
@@ -428,6 +437,7 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
+            self.loggers.close()
         return self.history
 
     def deploy_model(self) -> FCLModel:

@@ -1,0 +1,233 @@
+"""``PackedDataset``: structures read lazily, one at a time, from a packed dataset file.
+
+A packed dataset (written by :func:`~pyg_fcl.data.pack_structures` / ``pyg-fcl data pack``) is a
+random-access sequence of PyG ``Data`` with exactly the fields of
+:func:`~pyg_fcl.read_structures` (see :mod:`pyg_fcl.data.atoms`); indexing reads that one
+structure from disk. Memory does not grow with the size of the file: only the file handle, the
+per-file attributes and a bounded cache of names are kept. Each process opens the file itself
+(after a ``fork``, or in each DDP rank), so under DDP every rank reads only the structures of its
+share of each batch. A ``PackedDataset`` pickles as its path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+
+from .packed_format import open_packed
+
+__all__ = ["PackedDataset"]
+
+_MAX_CACHED_STRINGS = 4096
+
+
+class PackedDataset(Sequence):
+    """A packed dataset file as a lazy sequence of structures.
+
+    Args:
+        path (str or PathLike): the ``.h5`` file.
+        dtype (torch.dtype, optional): float dtype of positions, cell and labels (stored in
+            float64); default ``torch.get_default_dtype()``, as :func:`pyg_fcl.read_structures`.
+        graphs (bool): attach the stored ``r_max`` graphs (when the file has them), so training
+            needs no neighbour search.
+        indices (Iterable[int], optional): a view of these frames only (``[len]`` int64 array in
+            memory, 8 bytes per frame).
+        subset_names (callable, optional): maps stored subset labels to the names returned in
+            ``data.subset`` (e.g. MAD's canonical names).
+
+    Raises:
+        ValueError: the file is missing, truncated, damaged or not a packed dataset (the message
+            names it).
+
+    Example::
+
+        train = PackedDataset("train.h5")
+        data = train[12]          # one Data, read from disk
+    """
+
+    is_lazy = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        dtype: torch.dtype | None = None,
+        graphs: bool = True,
+        indices: Iterable[int] | None = None,
+        subset_names=None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.dtype = torch.get_default_dtype() if dtype is None else dtype
+        self.graphs = bool(graphs)
+        self.subset_names = subset_names
+        handle = open_packed(self.path)
+        try:
+            attrs = handle.attrs
+            self.num_frames = int(attrs["num_frames"])
+            file_elements = [int(z) for z in attrs["elements"]]
+            self.graph_r_max = float(attrs["graph_r_max"])
+            self.label_keys = json.loads(attrs["label_keys"])
+        finally:
+            handle.close()
+        self.indices = None
+        if indices is not None:
+            self.indices = np.asarray(list(indices), dtype=np.int64)
+            bad = (self.indices < 0) | (self.indices >= self.num_frames)
+            if bad.any():
+                raise ValueError(
+                    f"{self.path!r}: frame index {int(self.indices[bad][0])} out of range "
+                    f"(the file holds {self.num_frames} frames)"
+                )
+        #: sorted atomic numbers of the file (``None`` for a view of some frames: unknown)
+        self.elements = file_elements if self.indices is None else None
+        self._handle = None
+        self._pid = None
+        self._strings: dict[int, str] = {}
+
+    # ------------------------------------------------------------------ sequence
+    def __len__(self) -> int:
+        return self.num_frames if self.indices is None else len(self.indices)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self.subset(range(len(self))[index])
+        index = int(index)
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"{self.path!r}: index {index} out of range for {len(self)} frames")
+        index %= len(self)
+        row = index if self.indices is None else int(self.indices[index])
+        return self._read(row)
+
+    def subset(self, indices: Iterable[int], subset_names=None) -> PackedDataset:
+        """A view of ``self[i]`` for ``i`` in ``indices`` (nothing is read)."""
+        chosen = np.asarray(list(indices), dtype=np.int64)
+        if self.indices is not None:
+            chosen = self.indices[chosen]
+        return PackedDataset(
+            self.path,
+            dtype=self.dtype,
+            graphs=self.graphs,
+            indices=chosen,
+            subset_names=subset_names or self.subset_names,
+        )
+
+    def select_subsets(self, names: Sequence[str], canonical=None) -> PackedDataset:
+        """The frames whose subset label is in ``names`` (reads only the subset column).
+
+        Args:
+            names: subset names as stored (or as ``canonical`` maps them).
+            canonical (callable, optional): maps a stored label and a requested name to the same
+                spelling, e.g. ``lambda s: normalize_subset(s, strict=False)``.
+        """
+        canonical = canonical or (lambda s: s)
+        wanted = {canonical(n) for n in names}
+        handle = self._file()
+        strings = handle["strings"].asstr()[:]
+        labels = handle["frames"].fields("subset")[:]
+        keep_label = np.array([canonical(s) in wanted for s in strings])
+        if self.indices is not None:
+            labels = labels[self.indices]
+        return self.subset(np.nonzero(keep_label[labels])[0], subset_names=canonical)
+
+    # ------------------------------------------------------------------ reading
+    def _file(self):
+        if self._handle is None or self._pid != os.getpid():
+            self._handle = open_packed(self.path)
+            self._pid = os.getpid()
+        return self._handle
+
+    def _string(self, handle, index: int) -> str:
+        if index == 0:
+            return ""
+        value = self._strings.get(index)
+        if value is None:
+            value = handle["strings"].asstr()[index]
+            if len(self._strings) >= _MAX_CACHED_STRINGS:
+                self._strings.clear()
+            self._strings[index] = value
+        return value
+
+    def _subset(self, handle, index: int) -> str:
+        label = self._string(handle, index)
+        return self.subset_names(label) if self.subset_names and label else label
+
+    def _read(self, row: int) -> Data:
+        handle = self._file()
+        try:
+            frame = handle["frames"][row]
+            start, n = int(frame["atom_start"]), int(frame["num_atoms"])
+            atoms = handle["atoms"][start : start + n]
+            edges = None
+            if self.graphs and self.graph_r_max > 0:
+                e0, ne = int(frame["edge_start"]), int(frame["num_edges"])
+                edges = handle["edges"][e0 : e0 + ne]
+        except OSError as err:
+            raise ValueError(f"{self.path!r}: cannot read frame {row} ({err})") from None
+        if len(atoms) != n or n == 0:
+            raise ValueError(f"{self.path!r}: frame {row} has {len(atoms)} of {n} atoms (damaged)")
+        dt = self.dtype
+
+        def f(array, shape):
+            return torch.as_tensor(np.ascontiguousarray(array), dtype=dt).reshape(shape)
+
+        data = Data(
+            z=torch.as_tensor(atoms["z"].astype(np.int64)),
+            pos=f(atoms["pos"], (n, 3)),
+            cell=f(frame["cell"], (1, 3, 3)),
+            pbc=torch.as_tensor(np.asarray(frame["pbc"], dtype=bool)).reshape(1, 3),
+            energy=f(frame["energy"], (1,)),
+            forces=f(atoms["forces"], (n, 3)),
+            stress=f(frame["stress"], (1, 3, 3)),
+            has_energy=torch.tensor([bool(frame["has_energy"])]),
+            has_forces=torch.tensor([bool(frame["has_forces"])]),
+            has_stress=torch.tensor([bool(frame["has_stress"])]),
+            stress_weight=f(frame["stress_weight"], (1,)),
+            subset=self._subset(handle, int(frame["subset"])),
+            system=self._string(handle, int(frame["system"])),
+            source=self._string(handle, int(frame["source"])),
+            frame=torch.tensor([int(frame["frame"])], dtype=torch.long),
+        )
+        if edges is not None:
+            _attach_graph(data, edges, self.graph_r_max)
+        return data
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_handle"], state["_pid"], state["_strings"] = None, None, {}
+        return state
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", None)
+        if handle is not None and self._pid == os.getpid():
+            try:
+                handle.close()
+            except Exception:  # noqa: BLE001 - closing at interpreter exit may fail harmlessly
+                pass
+
+    def __repr__(self) -> str:
+        graphs = f", graphs at {self.graph_r_max:g} Å" if self.graph_r_max > 0 else ""
+        return f"PackedDataset({self.path!r}, {len(self)} frames{graphs})"
+
+
+def _attach_graph(data: Data, edges: np.ndarray, radius: float) -> None:
+    """Attach a stored ``r_max`` graph as the cache that FlexibleRadiusGraph reuses.
+
+    Lengths are recomputed from the positions in their dtype, as a fresh search computes them.
+    """
+    from ..neighbors import edge_vectors
+
+    edge_index = torch.as_tensor(np.stack([edges["j"], edges["i"]]).astype(np.int64))
+    edge_shift = torch.as_tensor(edges["shift"].astype(np.int64)).reshape(-1, 3)
+    batch = torch.zeros(data.num_nodes, dtype=torch.long)
+    cell = data.cell if bool(data.pbc.any()) else None
+    length = edge_vectors(data.pos, edge_index, edge_shift, cell, batch).norm(dim=-1)
+    data.rmax_edge_index = edge_index
+    data.rmax_edge_shift = edge_shift
+    data.rmax_edge_length = length
+    data.rmax_graph_cutoff = torch.full((1,), radius, dtype=torch.float64)
