@@ -46,6 +46,7 @@ from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
 from torch_geometric.data import Data
 
 from .mad import normalize_subset
+from .sanity import check_structure
 
 __all__ = ["read_structures", "atoms_to_data", "data_to_atoms"]
 
@@ -152,8 +153,9 @@ def atoms_to_data(
 
     Raises:
         ValueError: no atoms, invalid atomic numbers, non-finite positions, cell or labels,
-            labels of the wrong shape, a zero lattice vector along a periodic direction, or a
-            required label missing. Messages name the source, frame, atom and key.
+            labels of the wrong shape, a zero lattice vector along a periodic direction,
+            overlapping atoms or an absurd density (:mod:`pyg_fcl.data.sanity`), or a required
+            label missing. Messages name the source, frame, atom and key.
     """
     dtype = torch.get_default_dtype() if dtype is None else dtype
     if not dtype.is_floating_point:
@@ -178,6 +180,10 @@ def atoms_to_data(
     for k in range(3):
         if pbc[k] and not np.any(cell[k]):
             raise ValueError(f"{where}: periodic direction {k} has a zero lattice vector")
+    # overlapping atoms, absurd density (e.g. a cell in nm): pyg_fcl.data.sanity
+    check_structure(
+        torch.from_numpy(positions), torch.from_numpy(cell), torch.from_numpy(pbc), where=where
+    )
 
     energy = _lookup(atoms, "energy", energy_key, where, require_energy)
     if energy is not None:
