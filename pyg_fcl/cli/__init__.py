@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"pyg-fcl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="command")
     for module in _SUBCOMMANDS.values():
         try:
@@ -49,7 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # subcommand not part of this installation
             raise
         mod.add_parser(sub)
+    for subparser in sub.choices.values():
+        _plain_text(subparser)
     return parser
+
+
+def _plain_text(parser: argparse.ArgumentParser) -> None:
+    """Help texts come from docstrings written for the docs: show ``x`` as `x` on a terminal."""
+    for name in ("description", "epilog"):
+        text = getattr(parser, name)
+        if text:
+            setattr(parser, name, text.replace("``", "`"))
+    for action in parser._actions:
+        if isinstance(action.help, str):
+            action.help = action.help.replace("``", "`")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,11 +74,19 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    from ._errors import EXIT_ERROR, EXIT_INTERRUPTED, user_message
+
     try:
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"pyg-fcl {args.command}: error: {err}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        print(f"\npyg-fcl {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # the error boundary: known errors become one line (see _errors)
+        message = user_message(err)
+        if message is None:
+            raise
+        print(f"pyg-fcl {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,8 +10,6 @@ import argparse
 import json
 import time
 
-import torch
-
 _EXAMPLES = """examples:
   pyg-fcl graph data/molcrys_x23/06_benzene.xyz --r-max 6
   pyg-fcl graph crystal.cif --r-max 7 --cutoffs 3.5 4 5 6 7 --repeat 2 2 2 --edge-rule receiver
@@ -72,6 +70,7 @@ def _time(fn, repeat: int = 3) -> tuple[float, object]:
 
 def run(args: argparse.Namespace) -> int:
     import ase.io
+    import torch
 
     from ..data import atoms_to_data
     from ..transforms import FlexibleRadiusGraph, PerAtomCutoffSampler

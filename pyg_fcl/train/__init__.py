@@ -1,28 +1,42 @@
 """Training of pyg-fcl models: flexible-cutoff (FCL) and static-cutoff (SCL), single process or
-DDP (``torchrun``)."""
+DDP (``torchrun``).
 
-from .config import TrainConfig
-from .data import average_num_neighbors, dataset_elements, read_training_data, split_structures
-from .distributed import DistributedContext, init_distributed
-from .ema import ExponentialMovingAverage
-from .losses import LossTerms, combine_loss, loss_terms
-from .normalization import EnergyNormalization, fit_energy_normalization
-from .trainer import NonFiniteLossError, Trainer
+Names are imported on first use, so that light submodules (``pyg_fcl.train.config_file``, used
+while building the command line's ``--help``) load without torch_geometric and the trainer.
+"""
 
-__all__ = [
-    "Trainer",
-    "TrainConfig",
-    "NonFiniteLossError",
-    "ExponentialMovingAverage",
-    "EnergyNormalization",
-    "fit_energy_normalization",
-    "loss_terms",
-    "combine_loss",
-    "LossTerms",
-    "read_training_data",
-    "split_structures",
-    "dataset_elements",
-    "average_num_neighbors",
-    "DistributedContext",
-    "init_distributed",
-]
+import importlib
+
+# public name -> submodule that defines it
+_NAMES = {
+    "Trainer": ".trainer",
+    "TrainConfig": ".config",
+    "NonFiniteLossError": ".trainer",
+    "ExponentialMovingAverage": ".ema",
+    "EnergyNormalization": ".normalization",
+    "fit_energy_normalization": ".normalization",
+    "loss_terms": ".losses",
+    "combine_loss": ".losses",
+    "LossTerms": ".losses",
+    "read_training_data": ".data",
+    "split_structures": ".data",
+    "dataset_elements": ".data",
+    "average_num_neighbors": ".data",
+    "DistributedContext": ".distributed",
+    "init_distributed": ".distributed",
+}
+
+__all__ = list(_NAMES)
+
+
+def __getattr__(name: str):
+    module = _NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES))
