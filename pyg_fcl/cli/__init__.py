@@ -18,6 +18,7 @@ _SUBCOMMANDS = {
     "evaluate": ".evaluate",
     "optimize": ".optimize",
     "md": ".md",
+    "lammps": ".lammps",
     "data": ".data",
 }
 
@@ -27,6 +28,7 @@ _EPILOG = """examples:
   pyg-fcl evaluate --model run/best.pt --data test.xyz --cutoff 5.0 --json errors.json
   pyg-fcl optimize --model run/best.pt --data crystal.xyz --lambdas 1e-2 1e-3 --out front.json
   pyg-fcl md --model run/best.pt --structure crystal.xyz --cutoffs cutoffs.json --steps 100
+  pyg-fcl lammps --model run/best.pt --input in.lmp --elements C H O --cutoffs cutoffs.json
   pyg-fcl data pack train.xyz train.h5           # on-disk dataset, read lazily by train
 
 Run `pyg-fcl <command> --help` for the options of each command.
