@@ -139,6 +139,7 @@ class PackedDataset(Sequence):
         if self._handle is None or self._pid != os.getpid():
             self._handle = open_packed(self.path)
             self._pid = os.getpid()
+            self._tables = {name: _Table(self._handle[name]) for name in _TABLES}
         return self._handle
 
     def _string(self, handle, index: int) -> str:
@@ -158,15 +159,16 @@ class PackedDataset(Sequence):
 
     def _read(self, row: int) -> Data:
         handle = self._file()
+        tables = self._tables
         try:
-            frame = handle["frames"][row]
+            frame = tables["frames"].read(row, 1)[0]
             start, n = int(frame["atom_start"]), int(frame["num_atoms"])
-            atoms = handle["atoms"][start : start + n]
+            atoms = tables["atoms"].read(start, n)
             edges = None
             if self.graphs and self.graph_r_max > 0:
                 e0, ne = int(frame["edge_start"]), int(frame["num_edges"])
-                edges = handle["edges"][e0 : e0 + ne]
-        except OSError as err:
+                edges = tables["edges"].read(e0, ne)
+        except (OSError, ValueError) as err:
             raise ValueError(f"{self.path!r}: cannot read frame {row} ({err})") from None
         if len(atoms) != n or n == 0:
             raise ValueError(f"{self.path!r}: frame {row} has {len(atoms)} of {n} atoms (damaged)")
@@ -200,6 +202,7 @@ class PackedDataset(Sequence):
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_handle"], state["_pid"], state["_strings"] = None, None, {}
+        state.pop("_tables", None)
         return state
 
     def __del__(self) -> None:
@@ -213,6 +216,38 @@ class PackedDataset(Sequence):
     def __repr__(self) -> str:
         graphs = f", graphs at {self.graph_r_max:g} Å" if self.graph_r_max > 0 else ""
         return f"PackedDataset({self.path!r}, {len(self)} frames{graphs})"
+
+
+_TABLES = ("frames", "atoms", "edges")
+
+
+class _Table:
+    """Reads rows ``[start, start + count)`` of a compound HDF5 dataset.
+
+    h5py's ``dataset[a:b]`` rebuilds the compound dtype and the selection on every call (about
+    1 ms per frame for the three tables); reading through the low-level API with the memory
+    type made once costs about 0.05 ms.
+    """
+
+    def __init__(self, dataset) -> None:
+        from h5py import h5t
+
+        self.id = dataset.id
+        self.dtype = dataset.dtype
+        self.mtype = h5t.py_create(self.dtype)
+        self.size = dataset.shape[0]
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        from h5py import h5s
+
+        if start < 0 or count < 0 or start + count > self.size:
+            raise ValueError(f"rows {start}..{start + count} outside the table of {self.size}")
+        out = np.empty(count, dtype=self.dtype)
+        if count:
+            space = self.id.get_space()
+            space.select_hyperslab((start,), (count,))
+            self.id.read(h5s.create_simple((count,)), space, out, self.mtype)
+        return out
 
 
 def _attach_graph(data: Data, edges: np.ndarray, radius: float) -> None:
