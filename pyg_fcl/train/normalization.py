@@ -47,6 +47,57 @@ class EnergyNormalization:
         }
 
 
+class _Sums:
+    """Running sums for the least-squares fit: memory independent of the number of structures.
+
+    Energies are taken relative to the first structure's energy per atom ``c`` (so the sums stay
+    small numbers); the fit solves the normal equations ``(A^T A) d = A^T (b - mean n)`` for
+    the deviation ``d`` from the mean energy per atom (least squares: the minimum-norm solution,
+    the same as ``lstsq`` on the rows ``A``), and the residuals' mean and spread come from sums of
+    ``b/n``, ``a/n``, ``(b/n)^2``, ``a b/n^2`` and ``a a^T/n^2`` (``a`` the element counts,
+    ``b`` the energy, ``n`` the atoms of a structure).
+    """
+
+    def __init__(self, k: int) -> None:
+        self.count, self.c = 0, None
+        self.gram, self.ab, self.an = np.zeros((k, k)), np.zeros(k), np.zeros(k)
+        self.b, self.n = 0.0, 0.0
+        self.r_b, self.r_a = 0.0, np.zeros(k)
+        self.r_bb, self.r_ab, self.r_aa = 0.0, np.zeros(k), np.zeros((k, k))
+
+    def add(self, a: np.ndarray, energy: float) -> None:
+        n = float(a.sum())
+        if self.c is None:
+            self.c = energy / max(n, 1.0)
+        b = energy - self.c * n
+        self.count += 1
+        self.gram += np.outer(a, a)
+        self.ab += a * b
+        self.an += a * n
+        self.b += b
+        self.n += n
+        w = 1.0 / max(n, 1.0)
+        self.r_b += b * w
+        self.r_a += a * w
+        self.r_bb += (b * w) ** 2
+        self.r_ab += a * (b * w * w)
+        self.r_aa += np.outer(a, a) * (w * w)
+
+    @property
+    def present(self) -> np.ndarray:
+        return np.diag(self.gram) > 0
+
+    def solve(self) -> tuple[np.ndarray, float, float, float]:
+        """``(e0 [k], mean energy per atom, mean residual per atom, its standard deviation)``."""
+        mean = self.b / max(self.n, 1.0)
+        delta, *_ = np.linalg.lstsq(self.gram, self.ab - mean * self.an, rcond=None)
+        e0 = mean + delta  # relative to c
+        shift = (self.r_b - e0 @ self.r_a) / self.count
+        square = (self.r_bb - 2 * e0 @ self.r_ab + e0 @ self.r_aa @ e0) / self.count
+        std = math.sqrt(max(square - shift**2, 0.0))
+        return e0 + self.c, mean + self.c, shift, std
+
+
 def _has(data: Data, key: str) -> bool:
     return bool(data[key].reshape(-1)[0]) if key in data else True
 
@@ -63,14 +114,15 @@ def fit_energy_normalization(
 
     Returns:
         EnergyNormalization: the fit. Underdetermined fits take the solution closest to the
-        mean energy per atom, which is also what elements absent from the data get.
+        mean energy per atom, which is also what elements absent from the data get. One pass
+        over ``structures`` with running sums: memory does not grow with their number.
 
     Raises:
         ValueError: no structure has an energy label, or a structure holds an unknown element.
     """
     elements = sorted(int(z) for z in elements)
     column = {z: k for k, z in enumerate(elements)}
-    rows, energies, natoms = [], [], []
+    sums = _Sums(len(elements))
     force_sq, force_n = 0.0, 0
     for index, data in enumerate(structures):
         z = data.z.reshape(-1).tolist()
@@ -89,23 +141,12 @@ def fit_energy_normalization(
         counts = np.zeros(len(elements))
         for value in z:
             counts[column[value]] += 1
-        rows.append(counts)
-        energies.append(float(data.energy.reshape(-1)[0]))
-        natoms.append(len(z))
-    if not rows:
+        sums.add(counts, float(data.energy.reshape(-1)[0]))
+    if sums.count == 0:
         raise ValueError("cannot fit reference energies: no training structure has an energy")
-    a, b, n = np.array(rows), np.array(energies), np.array(natoms, dtype=float)
-    # Solve for deviations from the mean energy per atom: when the data cannot determine every
-    # element (few structures, elements always together), the minimum-norm solution then stays
-    # near the mean instead of near 0 eV.
-    mean = float(b.sum() / max(n.sum(), 1.0))
-    delta, *_ = np.linalg.lstsq(a, b - mean * a.sum(axis=1), rcond=None)
-    e0 = mean + delta
-    residual = (b - a @ e0) / np.maximum(n, 1)
-    shift = float(residual.mean())
-    scale = math.sqrt(force_sq / force_n) if force_n else float(residual.std())
+    e0, mean, shift, std = sums.solve()
+    scale = math.sqrt(force_sq / force_n) if force_n else std
     if not (math.isfinite(scale) and scale > 1e-8):
         scale = 1.0
-    present = a.sum(axis=0) > 0
-    atomic = {z: float(e0[k]) if present[k] else mean for z, k in column.items()}
+    atomic = {z: float(e0[k]) if sums.present[k] else mean for z, k in column.items()}
     return EnergyNormalization(atomic, scale, shift)
