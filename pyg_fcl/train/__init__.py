@@ -1,5 +1,5 @@
 """Training of pyg-fcl models: flexible-cutoff (FCL) and static-cutoff (SCL), single process or
-DDP (``torchrun``).
+DDP (``torchrun`` or SLURM's ``srun``).
 
 Names are imported on first use, so that light submodules (``pyg_fcl.train.config_file``, used
 while building the command line's ``--help``) load without torch_geometric and the trainer.
@@ -24,6 +24,11 @@ _NAMES = {
     "average_num_neighbors": ".data",
     "DistributedContext": ".distributed",
     "init_distributed": ".distributed",
+    "LaunchInfo": ".launch",
+    "launch_info": ".launch",
+    "MetricLoggers": ".loggers",
+    "load_config_file": ".config_file",
+    "save_resolved_config": ".config_file",
 }
 
 __all__ = list(_NAMES)
