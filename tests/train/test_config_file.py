@@ -3,6 +3,9 @@ keys and bad values are named, and the saved resolved config repeats the run exa
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 import torch
 import yaml
@@ -110,3 +113,14 @@ def test_resolved_config_round_trip_repeats_the_run(run_yaml, tmp_path):
     assert a["global_step"] == b["global_step"] == 3
     for name, value in a["raw_state_dict"].items():
         assert torch.equal(value, b["raw_state_dict"][name]), name
+
+
+def test_shipped_example_config_and_sbatch_script():
+    """examples/slurm: the YAML parses with every key an option, the sbatch script is valid bash."""
+    folder = Path(__file__).resolve().parents[2] / "examples" / "slurm"
+    args = _parse("--config", str(folder / "train_fcl.yaml"))
+    assert args.r_min == 3.5 and args.logger == ["csv", "tensorboard"]
+    assert args.model_kwargs == '{"num_channels": 16, "l_max": 1, "correlation": 2}'
+    script = folder / "train_fcl.sbatch"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    assert "examples/slurm/train_fcl.yaml" in script.read_text()
