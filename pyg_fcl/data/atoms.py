@@ -40,12 +40,12 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import read as ase_read
 from ase.io.formats import string2index
 from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
 from torch_geometric.data import Data
 
 from .mad import normalize_subset
+from .read_errors import ase_read  # ase.io.read, errors naming the file and frame
 from .sanity import check_structure
 
 __all__ = ["read_structures", "atoms_to_data", "data_to_atoms"]
