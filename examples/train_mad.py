@@ -10,7 +10,10 @@ MC3D-cluster, MC2D, SHIFTML-molcrys, SHIFTML-molfrags). This script
 2. keeps the chosen ``--subsets`` (default: all);
 3. trains the reference MACE-style model (``pyg_fcl_models.FCLMACE``) with FCL, either from
    scratch (``--recipe scratch``) or the paper's way (``--recipe finetune``: pretrain at a fixed
-   ``--pretrain-cutoff`` with the FCL ``r_max``, then fine-tune with random per-atom cutoffs);
+   ``--pretrain-cutoff`` with the FCL ``r_max``, then fine-tune with random per-atom cutoffs),
+   or by label-free distillation (``--recipe distill``: an SCL teacher at ``r_max``, then an FCL
+   student, from the teacher's weights or ``--student-init scratch``, trained against the
+   teacher's labels);
 4. optionally trains SCL baselines, one model per ``--scl-cutoffs`` value (``r_max`` = that
    cutoff), with the same budget;
 5. evaluates every model on the test set per subset at ``--eval-cutoffs`` and writes
@@ -107,8 +110,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-test", type=int, help="evaluate on at most this many test structures")
     p.add_argument("--size", choices=sorted(SIZES), default="small")
     p.add_argument("--model-kwargs", default="{}", help="JSON overrides of the FCLMACE settings")
-    p.add_argument("--recipe", choices=("scratch", "finetune"), default="scratch")
+    p.add_argument(
+        "--recipe",
+        choices=("scratch", "finetune", "distill"),
+        default="scratch",
+        help="scratch: FCL from scratch; finetune: SCL pretraining at --pretrain-cutoff, then FCL "
+        "from its weights; distill: an SCL teacher at r_max, then an FCL student trained against "
+        "the teacher's labels (label-free distillation)",
+    )
     p.add_argument("--pretrain-cutoff", type=float, default=6.0)
+    p.add_argument(
+        "--student-init",
+        choices=("teacher", "scratch"),
+        default="teacher",
+        help="distill: start the student from the teacher's weights (default) or from scratch",
+    )
     p.add_argument("--pretrain-epochs", type=int, default=None, help="default: --epochs")
     p.add_argument("--r-min", type=float, default=3.5)
     p.add_argument("--r-max", type=float, default=7.0)
@@ -226,19 +242,24 @@ def main(argv=None) -> dict:
         val_cutoffs=[args.r_max, args.r_min],
     )
     model = None if args.no_fcl else build_model(args, elements, args.r_max, args.r_min, avg)
-    if model is not None and args.recipe == "finetune":
+    if model is not None and args.recipe in ("finetune", "distill"):
+        # distill: the teacher is an SCL model at r_max (its own full cutoff)
+        pre_cutoff = args.r_max if args.recipe == "distill" else args.pretrain_cutoff
         pre = train_one(
             args,
             "pretrain",
             model,
             train,
             val,
-            fixed_cutoff=args.pretrain_cutoff,
+            fixed_cutoff=pre_cutoff,
             epochs=args.pretrain_epochs or args.epochs,
         )
         model = build_model(args, elements, args.r_max, args.r_min, avg)
-        fcl_cfg.update(init_from=pre)
-        checkpoints[f"SCL {args.pretrain_cutoff:g} (pretrain)"] = pre
+        if args.recipe == "finetune" or args.student_init == "teacher":
+            fcl_cfg.update(init_from=pre)
+        if args.recipe == "distill":
+            fcl_cfg.update(teacher=pre)
+        checkpoints[f"SCL {pre_cutoff:g} (pretrain)"] = pre
     if model is not None:
         checkpoints["FCL"] = train_one(args, "fcl", model, train, val, **fcl_cfg)
 
@@ -261,7 +282,7 @@ def main(argv=None) -> dict:
         model = load_model(path)
         cutoffs = [c for c in eval_cutoffs if c <= model.r_max + 1e-9]
         if name.startswith("SCL"):
-            cutoffs = [model.r_max if "pretrain" not in name else args.pretrain_cutoff]
+            cutoffs = [model.r_max if "pretrain" not in name else float(name.split()[1])]
         results[name] = {
             f"{c:g}": evaluate(model, test, c, batch_size=args.batch_size, device=args.device)
             for c in cutoffs

@@ -20,6 +20,7 @@ _SUBCOMMANDS = {
     "md": ".md",
     "lammps": ".lammps",
     "data": ".data",
+    "distill": ".distill",
 }
 
 _EPILOG = """examples:
@@ -30,6 +31,7 @@ _EPILOG = """examples:
   pyg-fcl md --model run/best.pt --structure crystal.xyz --cutoffs cutoffs.json --steps 100
   pyg-fcl lammps --model run/best.pt --input in.lmp --elements C H O --cutoffs cutoffs.json
   pyg-fcl data pack train.xyz train.h5           # on-disk dataset, read lazily by train
+  pyg-fcl distill --teacher 7net-0 --data snapshots.xyz --r-min 3 --val-fraction 0.1 --out d/
 
 Run `pyg-fcl <command> --help` for the options of each command.
 """

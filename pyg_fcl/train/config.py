@@ -25,6 +25,7 @@ RESUME_FIXED = (
     "energy_weight",
     "forces_weight",
     "stress_weight",
+    "teacher",
 )
 
 
@@ -57,6 +58,12 @@ class TrainConfig:
         loss: ``"mse"``, ``"huber"`` (``huber_delta``) or ``"l1"``; weights of the energy per
         atom, force component and stress component terms. ``stress_weight > 0`` computes stress
         (frames without stress labels are masked).
+
+    Distillation (label-free, :mod:`pyg_fcl.train.teacher`): teacher: a pyg-fcl checkpoint
+        path or ``"7net-0"``; it labels the training and validation structures once at its full
+        cutoff and the model trains against those labels (``None``: the structures' own labels).
+        teacher_batch_size: structures per teacher pass. teacher_cache: keep the labels in
+        ``out_dir/teacher_labels_{train,val}.pt`` so that a resumed run does not recompute them.
 
     Normalisation: fit_normalization: fit per-element reference energies (least squares), the
         energy scale (force RMS) and shift on the training set; ``None`` means "unless the
@@ -106,6 +113,10 @@ class TrainConfig:
 
     fit_normalization: bool | None = None
 
+    teacher: str | None = None
+    teacher_batch_size: int = 8
+    teacher_cache: bool = True
+
     val_cutoffs: list[float] | None = None
     val_batch_size: int = 8
     cache_graphs: bool = True
@@ -153,7 +164,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) or None, got {self.ema_decay!r}")
-        for name in ("out_dir", "init_from"):
+        if int(self.teacher_batch_size) < 1:
+            raise ValueError(f"teacher_batch_size must be >= 1, got {self.teacher_batch_size!r}")
+        for name in ("out_dir", "init_from", "teacher"):
             if getattr(self, name) is not None:
                 setattr(self, name, str(getattr(self, name)))
         if self.val_cutoffs is not None:

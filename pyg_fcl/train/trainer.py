@@ -21,11 +21,12 @@ from .batches import CutoffAssigner, GraphCache, describe, epoch_batches
 from .config import RESUME_FIXED, TrainConfig
 from .distributed import init_distributed
 from .ema import ExponentialMovingAverage
-from .losses import TERMS, combine_loss, loss_terms
 from .loggers import MetricLoggers
+from .losses import TERMS, combine_loss, loss_terms
 from .metrics import write_metrics
 from .normalization import fit_energy_normalization
 from .schedule import lr_factor
+from .teacher import distillation_sets
 
 __all__ = ["Trainer", "NonFiniteLossError"]
 
@@ -68,6 +69,10 @@ class Trainer:
         config (TrainConfig): settings.
         resume_from (str, optional): a ``last.pt``/``best.pt`` written by a Trainer; the run
             continues exactly (same batches, cutoffs, optimizer, scheduler and EMA state).
+        teacher (FCLModel or str, optional): label-free distillation (default
+            ``config.teacher``): a frozen model, a pyg-fcl checkpoint or ``"7net-0"`` labels
+            ``train`` and ``val`` once at its full cutoff (:mod:`pyg_fcl.train.teacher`), and the
+            model trains against those labels.
 
     Example::
 
@@ -83,6 +88,7 @@ class Trainer:
         config: TrainConfig | None = None,
         *,
         resume_from: str | Path | None = None,
+        teacher: FCLModel | str | Path | None = None,
     ) -> None:
         if not isinstance(model, FCLModel):
             raise TypeError(f"Trainer needs an FCLModel, got {type(model).__name__}")
@@ -99,6 +105,19 @@ class Trainer:
         self.model = model
         self.out_dir = Path(cfg.out_dir) if cfg.out_dir else None
         self._check_cutoffs()
+        teacher = teacher if teacher is not None else cfg.teacher
+        if teacher is not None:  # label-free distillation: the teacher's labels replace any
+            train, val = distillation_sets(
+                teacher,
+                train,
+                val,
+                device=self.ctx.device,
+                out_dir=self.out_dir,
+                batch_size=cfg.teacher_batch_size,
+                cache=cfg.teacher_cache,
+                write=self.ctx.is_main,
+                progress=cfg.progress and self.ctx.is_main,
+            )
         if cfg.init_from and resume_from is None:
             ckpt = read_checkpoint(cfg.init_from)
             model.load_state_dict(ckpt["state_dict"])
