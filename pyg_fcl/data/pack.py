@@ -36,10 +36,11 @@ class _Writer:
             from ..transforms import FlexibleRadiusGraph
 
             self.graph = FlexibleRadiusGraph(graph_r_max, backend=backend)
+        # chunks of ~50-80 kB: a random frame read touches one or two small chunks
         for name, dtype, chunk in (
-            ("frames", FRAME_DTYPE, _CHUNK_FRAMES),
-            ("atoms", ATOM_DTYPE, 16384),
-            ("edges", EDGE_DTYPE, 65536),
+            ("frames", FRAME_DTYPE, 256),
+            ("atoms", ATOM_DTYPE, 1024),
+            ("edges", EDGE_DTYPE, 4096),
         ):
             handle.create_dataset(name, (0,), dtype=dtype, maxshape=(None,), chunks=(chunk,))
         self.strings: dict[str, int] = {"": 0}

@@ -3,9 +3,11 @@ packing is atomic, and bad files (truncated, garbage, foreign HDF5) fail naming 
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
+import ase.io
 import h5py
 import pytest
 import torch
@@ -145,3 +147,24 @@ def test_cli_pack_and_info(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["data", "pack", "--help"])
     assert exc.value.code == 0 and "examples:" in capsys.readouterr().out
+
+
+def test_cli_train_and_evaluate_read_packed_files(tmp_path, capsys):
+    """pyg-fcl train/evaluate take a packed file where they take extxyz: the same errors."""
+    small = tmp_path / "small.xyz"
+    ase.io.write(small, ase.io.read(CO2, index="::12"), format="extxyz")
+    packed = tmp_path / "small.h5"
+    pack_structures([small], packed, progress=False)
+    torch.manual_seed(0)
+    train = ["train", "--train", str(packed), "--val-fraction", "0.25", "--r-min", "3"]
+    train += ["--r-max", "4.5", "--model-factory", "fcl_toy:ToyPairModel", "--epochs", "1"]
+    train += ["--batch-size", "4", "--device", "cpu", "--no-progress", "--out", str(tmp_path / "r")]
+    assert main(train) == 0
+    assert "trained 3 steps (FCL)" in capsys.readouterr().out
+    results = {}
+    for name, data in (("xyz", small), ("h5", packed)):
+        out = tmp_path / f"{name}.json"
+        args = ["evaluate", "--model", str(tmp_path / "r" / "best.pt"), "--data", str(data)]
+        assert main([*args, "--cutoff", "4", "--device", "cpu", "--json", str(out)]) == 0
+        results[name] = json.loads(out.read_text())["overall"]
+    assert results["h5"] == results["xyz"] and results["h5"]["num_structures"] == 16
