@@ -34,8 +34,7 @@ import numpy as np
 import torch
 from ase.io import read
 
-from pyg_fcl import load_model, read_structures, save_cutoffs
-from pyg_fcl.calculator import FCLCalculator, run_md
+from pyg_fcl import FCLCalculator, load_model, read_structures, run_md, save_cutoffs
 from pyg_fcl.cost import DifferentiableCostModel
 from pyg_fcl.optim import CutoffOptimizer
 

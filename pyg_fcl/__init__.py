@@ -1,92 +1,69 @@
 """pyg-fcl: Flexible Cutoff Learning for machine-learning interatomic potentials on PyG.
 
-The public API. Everything importable from here is stable; submodules hold the details.
+The public API. Everything importable from here is stable; submodules hold the details. Names are
+imported on first use (``import pyg_fcl`` loads no trainer, optimizer, matplotlib or ASE MD).
 """
 
-from .calculator import FCLCalculator, run_md
-from .checkpoint import load_model, save_model
-from .cost import DifferentiableCostModel, TimeCalibration
-from .data import (
-    MAD_BENCH_SUBSETS,
-    MAD_SUBSETS,
-    CutoffSpec,
-    atoms_to_data,
-    data_to_atoms,
-    load_cutoffs,
-    normalize_subset,
-    read_mad,
-    read_structures,
-    save_cutoffs,
-)
+from ._lazy import lazy_names
+
+# ``evaluate`` is both a submodule and a function: bind the function now, or importing the
+# submodule later would shadow a lazily bound name (evaluate.py loads no trainer or optimizer).
 from .evaluate import evaluate
-from .model import FCLModel
-from .neighbors import available_backends, edge_vectors, radius_graph
-from .nn import (
-    CosineEnvelope,
-    FlexibleCutoff,
-    FlexibleSchNet,
-    FlexibleViSNet,
-    PolynomialEnvelope,
-    apply_strain,
-    forces_and_stress,
-)
-from .optim import CutoffOptimizer, ParetoFront, ParetoPoint
-from .train import TrainConfig, Trainer
-from .transforms import (
-    EDGE_RULES,
-    FlexibleRadiusGraph,
-    PerAtomCutoffSampler,
-    compute_edge_cutoff,
-    validate_cutoff,
-)
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "__version__",
-    # neighbour lists and graphs
-    "radius_graph",
-    "edge_vectors",
-    "available_backends",
-    "FlexibleRadiusGraph",
-    "PerAtomCutoffSampler",
-    "compute_edge_cutoff",
-    "validate_cutoff",
-    "EDGE_RULES",
+# public name -> module that defines it (relative to this package)
+_NAMES = {
+    # the graph core: edge rules, cutoffs, the cached r_max graph
+    "EDGE_RULES": ".graph",
+    "compute_edge_cutoff": ".graph",
+    "validate_cutoff": ".graph",
+    "resolve_cutoffs": ".graph",
+    "CutoffSpec": ".graph",
+    "load_cutoffs": ".graph",
+    "save_cutoffs": ".graph",
+    "RMaxGraph": ".graph",
+    "ModelGraph": ".graph",
+    # neighbour lists and transforms
+    "radius_graph": ".neighbors",
+    "edge_vectors": ".neighbors",
+    "available_backends": ".neighbors",
+    "FlexibleRadiusGraph": ".transforms",
+    "PerAtomCutoffSampler": ".transforms",
     # nn
-    "PolynomialEnvelope",
-    "CosineEnvelope",
-    "apply_strain",
-    "forces_and_stress",
-    "FlexibleCutoff",
-    "FlexibleSchNet",
-    "FlexibleViSNet",
+    "PolynomialEnvelope": ".nn",
+    "CosineEnvelope": ".nn",
+    "apply_strain": ".nn",
+    "forces_and_stress": ".nn",
+    "FlexibleCutoff": ".nn",
+    "FlexibleSchNet": ".nn",
+    "FlexibleViSNet": ".nn",
     # models
-    "FCLModel",
-    "save_model",
-    "load_model",
+    "FCLModel": ".model",
+    "save_model": ".checkpoint",
+    "load_model": ".checkpoint",
     # training and evaluation
-    "Trainer",
-    "TrainConfig",
-    "evaluate",
+    "Trainer": ".train",
+    "TrainConfig": ".train",
     # cost and cutoff optimization
-    "DifferentiableCostModel",
-    "TimeCalibration",
-    "CutoffOptimizer",
-    "ParetoFront",
-    "ParetoPoint",
+    "DifferentiableCostModel": ".cost",
+    "TimeCalibration": ".cost",
+    "CutoffOptimizer": ".optim",
+    "ParetoFront": ".optim",
+    "ParetoPoint": ".optim",
     # deployment
-    "FCLCalculator",
-    "run_md",
+    "FCLCalculator": ".calculator",
+    "run_md": ".md",
     # data
-    "read_structures",
-    "atoms_to_data",
-    "data_to_atoms",
-    "read_mad",
-    "normalize_subset",
-    "MAD_SUBSETS",
-    "MAD_BENCH_SUBSETS",
-    "CutoffSpec",
-    "load_cutoffs",
-    "save_cutoffs",
-]
+    "read_structures": ".data",
+    "atoms_to_data": ".data",
+    "data_to_atoms": ".data",
+    "read_mad": ".data",
+    "normalize_subset": ".data",
+    "MAD_SUBSETS": ".data",
+    "MAD_BENCH_SUBSETS": ".data",
+}
+
+__all__ = ["__version__", "evaluate", *_NAMES]
+
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)

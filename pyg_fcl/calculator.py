@@ -14,6 +14,7 @@ would only have given them a zero envelope.)
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 
@@ -25,34 +26,38 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from torch import Tensor
 from torch_geometric.data import Data
 
-from .data import CutoffSpec, load_cutoffs
+from .graph import CutoffsLike, CutoffSpec, RMaxGraph, load_cutoffs, resolve_cutoffs
 from .neighbors import radius_graph
-from .transforms import compute_edge_cutoff
 
-__all__ = ["FCLCalculator", "run_md"]
-
-CutoffsLike = None | float | Mapping | CutoffSpec | Sequence[float] | np.ndarray | Tensor | str
+__all__ = ["FCLCalculator"]
 
 
-def _as_spec(cutoffs: CutoffsLike, r_max: float) -> CutoffSpec | None:
-    if cutoffs is None or isinstance(cutoffs, CutoffSpec):
-        return cutoffs
-    if isinstance(cutoffs, str):
-        return load_cutoffs(cutoffs)
-    if isinstance(cutoffs, (int, float)) and not isinstance(cutoffs, bool):
-        return CutoffSpec.uniform(float(cutoffs), r_max=r_max)
-    if isinstance(cutoffs, Mapping):
-        return CutoffSpec.from_elements(cutoffs, r_max=r_max)
-    if isinstance(cutoffs, Tensor):
-        return CutoffSpec.from_atoms(cutoffs, r_max=r_max)
-    if isinstance(cutoffs, (Sequence, np.ndarray)):
-        return CutoffSpec.from_atoms(
-            [float(v) for v in np.asarray(cutoffs).reshape(-1)], r_max=r_max
-        )
-    raise ValueError(
-        f"cutoffs must be None, a number, an element mapping, a CutoffSpec, a per-atom array or "
-        f"a cutoffs file path; got {type(cutoffs).__name__}"
+def _fixed(cutoffs: CutoffsLike, model: torch.nn.Module) -> CutoffsLike:
+    """Read a file or parse a mapping once, when the cutoffs are set, and check every value that
+    can be checked without the atoms (so a bad value fails here, not at the first step)."""
+    if isinstance(cutoffs, (str, os.PathLike)):
+        cutoffs = load_cutoffs(cutoffs)
+    elif isinstance(cutoffs, Mapping):
+        cutoffs = CutoffSpec.from_elements(cutoffs)
+    elif isinstance(cutoffs, Tensor):
+        cutoffs = cutoffs.detach()
+    if isinstance(cutoffs, CutoffSpec):
+        values = {"global": [cutoffs.value], "element": None, "atom": cutoffs.atoms}[cutoffs.kind]
+        values = list(cutoffs.elements.values()) if values is None else values
+    elif cutoffs is None:
+        return None
+    else:
+        values = cutoffs
+    flat = torch.as_tensor(np.asarray(values, dtype=np.float64)).reshape(-1)
+    resolve_cutoffs(
+        flat,
+        r_max=float(model.r_max),
+        r_min=getattr(model, "r_min", None),
+        allow_below_r_min=bool(getattr(model, "allow_below_r_min", False)),
+        num_nodes=flat.numel(),
+        source="calculator cutoffs",
     )
+    return cutoffs
 
 
 class FCLCalculator(Calculator):
@@ -60,10 +65,11 @@ class FCLCalculator(Calculator):
 
     Args:
         model: an FCL model (``r_max``, ``edge_rule``; ``model(data, compute_stress)``).
-        cutoffs: ``None`` (``r_max`` everywhere), one global cutoff (float), a mapping element
-            (symbol or atomic number) -> cutoff, a :class:`~pyg_fcl.data.CutoffSpec`, a per-atom
-            array ``[num_atoms]``, or the path of a cutoffs JSON file. Every cutoff must be in
-            ``(0, r_max]``.
+        cutoffs: anything :func:`~pyg_fcl.graph.resolve_cutoffs` takes: ``None`` (``r_max``
+            everywhere), one global cutoff (float), a mapping element (symbol or atomic number)
+            -> cutoff, a :class:`~pyg_fcl.CutoffSpec`, a per-atom array ``[num_atoms]``, or the
+            path of a cutoffs JSON file. Every cutoff must be in ``[r_min, r_max]`` of the model
+            (below ``r_min`` only with ``model.allow_below_r_min = True``).
         device (str or torch.device): where the model runs.
         skin (float): Verlet skin (Å); the neighbour list is searched at the largest cutoff plus
             ``skin`` and rebuilt once an atom moved more than ``skin / 2``. ``0`` rebuilds on
@@ -99,7 +105,7 @@ class FCLCalculator(Calculator):
         self.model = model.to(self.device).eval()
         self.r_max = float(model.r_max)
         self.dtype = next((p.dtype for p in model.parameters()), torch.get_default_dtype())
-        self.spec = _as_spec(cutoffs, self.r_max)
+        self.cutoffs = _fixed(cutoffs, self.model)
         self.skin = float(skin)
         self.neighbor_backend = neighbor_backend
         self._nl: dict | None = None
@@ -108,37 +114,30 @@ class FCLCalculator(Calculator):
     # ------------------------------------------------------------------ cutoffs
     def set_cutoffs(self, cutoffs: CutoffsLike) -> None:
         """Replace the cutoffs (the neighbour list stays valid)."""
-        self.spec = _as_spec(cutoffs, self.r_max)
+        self.cutoffs = _fixed(cutoffs, self.model)
         self.results = {}
 
+    @property
+    def spec(self) -> CutoffSpec | None:
+        """The cutoffs as a :class:`~pyg_fcl.CutoffSpec` when they were given as one (or as a
+        mapping or file), else ``None``."""
+        return self.cutoffs if isinstance(self.cutoffs, CutoffSpec) else None
+
     def cutoff_tensor(self, atoms: Atoms) -> Tensor:
-        """Per-atom cutoffs ``[num_atoms]`` for ``atoms``.
+        """Per-atom cutoffs ``[num_atoms]`` for ``atoms`` (:func:`~pyg_fcl.graph.resolve_cutoffs`).
 
         A per-atom spec for one cell also applies to supercells made by ``atoms.repeat`` (whole
         copies of the cell, atoms in the same order): its values are tiled.
         """
-        n = len(atoms)
-        if self.spec is None:
-            return torch.full((n,), self.r_max, dtype=self.dtype, device=self.device)
-        numbers = torch.as_tensor(atoms.numbers)
-        spec = self.spec
-        if spec.kind == "atom" and n > len(spec.atoms) and n % len(spec.atoms) == 0:
-            # a supercell made by ``atoms.repeat``: copies of the cell, atoms in the same order
-            copies = n // len(spec.atoms)
-            cell_numbers = numbers[: len(spec.atoms)]
-            if torch.equal(numbers, cell_numbers.repeat(copies)):
-                cutoff = spec.per_atom(cell_numbers, dtype=torch.float64).repeat(copies)
-                return self._checked(cutoff)
-        return self._checked(spec.per_atom(numbers, dtype=torch.float64))
-
-    def _checked(self, cutoff: Tensor) -> Tensor:
-        bad = cutoff > self.r_max * (1 + 1e-9)
-        if bool(bad.any()):
-            atom = int(bad.nonzero()[0, 0])
-            raise ValueError(
-                f"cutoff {float(cutoff[atom])} of atom {atom} exceeds r_max={self.r_max}"
-            )
-        return cutoff.clamp(max=self.r_max).to(dtype=self.dtype, device=self.device)
+        return resolve_cutoffs(
+            self.cutoffs,
+            torch.as_tensor(atoms.numbers, dtype=torch.long),
+            r_max=self.r_max,
+            r_min=getattr(self.model, "r_min", None),
+            allow_below_r_min=bool(getattr(self.model, "allow_below_r_min", False)),
+            dtype=self.dtype,
+            source="calculator cutoffs",
+        ).to(self.device)
 
     # ------------------------------------------------------------------ neighbour list
     def _needs_rebuild(self, atoms: Atoms, radius: float) -> bool:
@@ -184,8 +183,7 @@ class FCLCalculator(Calculator):
 
         Returns:
             Data: ``z``, ``pos``, ``cell`` ``[1, 3, 3]``, ``pbc`` ``[1, 3]``, ``batch``,
-            ``cutoff`` ``[num_atoms]`` and ``rmax_edge_index``, ``rmax_edge_shift``,
-            ``rmax_edge_length``, ``rmax_graph_cutoff``.
+            ``cutoff`` ``[num_atoms]`` and the cached :class:`~pyg_fcl.graph.RMaxGraph`.
         """
         pos = torch.as_tensor(atoms.positions, dtype=self.dtype, device=self.device)
         cell = torch.as_tensor(np.asarray(atoms.cell[:]), dtype=self.dtype, device=self.device)
@@ -197,27 +195,25 @@ class FCLCalculator(Calculator):
         reach = float(cutoff.max()) if cutoff.numel() else self.r_max
         if self._needs_rebuild(atoms, reach + self.skin):
             self._build(atoms, pos, cell, pbc, reach + self.skin)
-        edge_index, edge_shift = self._nl["edge_index"], self._nl["edge_shift"]
-        j, i = edge_index
-        vec = pos[j] - pos[i]
-        if bool(pbc.any()):
-            vec = vec + edge_shift.to(self.dtype) @ cell[0]
-        length = vec.norm(dim=-1)
-        keep = length < reach
+        periodic = bool(pbc.any())
+        rmax = RMaxGraph.from_pairs(
+            pos,
+            self._nl["edge_index"],
+            self._nl["edge_shift"],
+            cell if periodic else None,
+            reach=reach,
+            complete_to=self.r_max,
+        )
         n = len(atoms)
-        return Data(
+        data = Data(
             z=torch.as_tensor(atoms.numbers, dtype=torch.long, device=self.device),
             pos=pos,
             cell=cell,
             pbc=pbc,
             batch=torch.zeros(n, dtype=torch.long, device=self.device),
             cutoff=cutoff,
-            rmax_edge_index=edge_index[:, keep],
-            rmax_edge_shift=edge_shift[keep],
-            rmax_edge_length=length[keep],
-            # the graph holds every edge any cutoff <= reach can keep: valid as the r_max cache
-            rmax_graph_cutoff=torch.full((1,), self.r_max, dtype=torch.float64, device=self.device),
         )
+        return rmax.attach(data)
 
     # ------------------------------------------------------------------ ASE
     def calculate(
@@ -233,7 +229,8 @@ class FCLCalculator(Calculator):
         if want_stress and not atoms.pbc.all():
             raise PropertyNotImplementedError("stress needs a structure periodic in 3 directions")
         data = self.graph_data(atoms)
-        out = self.model(data, compute_stress=want_stress)
+        with torch.no_grad():  # forces by autograd inside the model; no graph kept
+            out = self.model(data, compute_stress=want_stress)
         energy = float(out["energy"].detach().reshape(-1)[0])
         self.results = {
             "energy": energy,
@@ -245,110 +242,5 @@ class FCLCalculator(Calculator):
             self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
         self.stats["calls"] += 1
         self.stats["seconds"] += time.perf_counter() - start
-        edge_cutoff = compute_edge_cutoff(data.cutoff, data.rmax_edge_index, self.model.edge_rule)
-        self.stats["last_num_edges"] = int((data.rmax_edge_length < edge_cutoff).sum())
-
-
-def run_md(
-    atoms: Atoms,
-    steps: int,
-    timestep_fs: float = 0.5,
-    ensemble: str = "nve",
-    temperature: float = 300.0,
-    friction: float = 0.01,
-    seed: int = 0,
-    warmup: int = 3,
-    log=None,
-    log_every: int = 10,
-    trajectory: str | None = None,
-) -> dict:
-    """Run ASE molecular dynamics on ``atoms`` (its calculator attached) and time every step.
-
-    Velocities are drawn from Maxwell-Boltzmann at ``temperature`` (seeded), without net
-    momentum. ``nve`` is velocity Verlet; ``langevin`` is ASE's Langevin thermostat.
-
-    Args:
-        atoms (Atoms): the structure, with ``atoms.calc`` set (e.g. :class:`FCLCalculator`).
-        steps (int): MD steps.
-        timestep_fs (float): time step (fs).
-        ensemble (str): ``"nve"`` or ``"langevin"``.
-        temperature (float): initial (and Langevin) temperature (K).
-        friction (float): Langevin friction (1/fs).
-        seed (int): seed of the velocities and the Langevin noise.
-        warmup (int): first steps left out of the timing statistics.
-        log (callable, optional): called with a progress line every ``log_every`` steps.
-        log_every (int): steps between log lines.
-        trajectory (str, optional): ASE trajectory file to write every ``log_every`` steps.
-
-    Returns:
-        dict: ``steps``, ``seconds_per_step`` (mean after warm-up), ``median_seconds_per_step``,
-        ``min_seconds_per_step`` (the fastest step: least disturbed by other processes),
-        ``total_seconds``, ``energy_drift_per_atom`` (max ``|E_tot(t) - E_tot(0)|`` / atoms, eV),
-        ``final_temperature`` (K), ``etot`` (total energy per step), and the calculator's
-        ``stats`` when it has any.
-    """
-    from ase import units
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import Stationary, thermalize_momenta
-    from ase.md.verlet import VelocityVerlet
-
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    rng = np.random.default_rng(seed)
-    thermalize_momenta(atoms, temperature, rng=rng)
-    Stationary(atoms)
-    dt = timestep_fs * units.fs
-    if ensemble == "nve":
-        dyn = VelocityVerlet(atoms, timestep=dt)
-    elif ensemble == "langevin":
-        dyn = Langevin(
-            atoms,
-            timestep=dt,
-            temperature_K=temperature,
-            friction=friction / units.fs,
-            fixcm=False,
-            rng=rng,
-        )
-    else:
-        raise ValueError(f"ensemble {ensemble!r} is not 'nve' or 'langevin'")
-    traj = None
-    if trajectory:
-        from ase.io.trajectory import Trajectory
-
-        traj = Trajectory(trajectory, "w", atoms)
-    n = len(atoms)
-    etot = [atoms.get_potential_energy() + atoms.get_kinetic_energy()]
-    times = []
-    for step in range(1, steps + 1):
-        start = time.perf_counter()
-        dyn.run(1)
-        times.append(time.perf_counter() - start)
-        etot.append(atoms.get_potential_energy() + atoms.get_kinetic_energy())
-        if step % log_every == 0 or step == steps:
-            if traj is not None:
-                traj.write(atoms)
-            if log is not None:
-                log(
-                    f"step {step}/{steps}: E_tot {etot[-1]:.6f} eV, T "
-                    f"{atoms.get_temperature():.1f} K, {times[-1] * 1e3:.1f} ms/step"
-                )
-    if traj is not None:
-        traj.close()
-    timed = times[warmup:] if len(times) > warmup else times
-    out = {
-        "steps": steps,
-        "num_atoms": n,
-        "ensemble": ensemble,
-        "timestep_fs": timestep_fs,
-        "seconds_per_step": float(np.mean(timed)),
-        "median_seconds_per_step": float(np.median(timed)),
-        "min_seconds_per_step": float(np.min(timed)),
-        "total_seconds": float(np.sum(times)),
-        "energy_drift_per_atom": float(np.max(np.abs(np.array(etot) - etot[0]))) / n,
-        "final_temperature": float(atoms.get_temperature()),
-        "etot": [float(e) for e in etot],
-    }
-    stats = getattr(atoms.calc, "stats", None)
-    if stats is not None:
-        out["stats"] = dict(stats)
-    return out
+        rmax = RMaxGraph.cached(data)
+        self.stats["last_num_edges"] = rmax.num_kept(data.cutoff, self.model.edge_rule)

@@ -1,7 +1,7 @@
 """Differentiable models of what it costs to run an FCL model with given per-atom cutoffs.
 
 Three cost measures, all per atom, all computed from the graph searched once at ``r_max`` (the
-``rmax_*`` cache of :class:`~pyg_fcl.transforms.FlexibleRadiusGraph`):
+cached :class:`~pyg_fcl.graph.RMaxGraph`):
 
 =========  ===========================================================  ======================
 kind       cost                                                         differentiable
@@ -34,7 +34,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from .transforms import FlexibleRadiusGraph, check_edge_rule, compute_edge_cutoff
+from .graph import RMaxGraph, check_edge_rule, resolve_cutoffs
+from .transforms import FlexibleRadiusGraph
 
 __all__ = ["DifferentiableCostModel", "TimeCalibration", "COST_KINDS"]
 
@@ -126,21 +127,28 @@ class DifferentiableCostModel:
     # ------------------------------------------------------------------ graph
     def ensure_graph(self, data: Data) -> Data:
         """Build the ``r_max`` graph cache on ``data`` (in place) unless already there."""
-        if not self.graph.is_cached(data, _num_graphs(data)):
-            self.graph.build_cache(data)
+        self._rmax(data)
         return data
 
-    def _edges(self, data: Data, cutoff: Tensor) -> tuple[Tensor, Tensor]:
-        """Cached ``r_max`` edge lengths ``[E]`` and their edge cutoffs ``[E]`` (differentiable)."""
-        self.ensure_graph(data)
+    def _rmax(self, data: Data) -> RMaxGraph:
+        rmax = RMaxGraph.cached(data, self.r_max)
+        if rmax is None:
+            rmax = RMaxGraph.search(data, self.r_max, self.graph.backend)
+            rmax.attach(data)
+        return rmax
+
+    def _edges(self, data: Data, cutoff: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Cached ``r_max`` edge lengths ``[E]``, their edge cutoffs ``[E]`` (differentiable) and
+        the receiver of each edge ``[E]``."""
+        rmax = self._rmax(data)
         if cutoff.dim() == 0:
             cutoff = cutoff.expand(data.num_nodes)
         if cutoff.shape != (data.num_nodes,):
             raise ValueError(
                 f"cutoff must have shape [num_nodes] = [{data.num_nodes}], got {list(cutoff.shape)}"
             )
-        edge_cutoff = compute_edge_cutoff(cutoff, data.rmax_edge_index, self.edge_rule)
-        return data.rmax_edge_length.to(edge_cutoff.dtype), edge_cutoff
+        edge_cutoff = rmax.edge_cutoff(cutoff, self.edge_rule)
+        return rmax.edge_length.to(edge_cutoff.dtype), edge_cutoff, rmax.edge_index[1]
 
     # ------------------------------------------------------------------ costs
     def rc3(self, cutoff: Tensor) -> Tensor:
@@ -160,13 +168,13 @@ class DifferentiableCostModel:
             data (Data): one structure or a ``Batch``.
             cutoff (Tensor): ``[num_nodes]`` per-atom cutoffs (may require grad).
         """
-        length, edge_cutoff = self._edges(data, cutoff)
+        length, edge_cutoff, receiver = self._edges(data, cutoff)
         weight = torch.sigmoid((edge_cutoff - length) / self.tau)
         batch = data.batch if "batch" in data and data.batch is not None else None
         out = weight.new_zeros(_num_graphs(data))
         if weight.numel() == 0:
             return out
-        graph = batch[data.rmax_edge_index[1]] if batch is not None else 0
+        graph = batch[receiver] if batch is not None else 0
         if batch is None:
             return out + weight.sum()
         return out.index_add(0, graph, weight)
@@ -178,7 +186,7 @@ class DifferentiableCostModel:
     @torch.no_grad()
     def exact_edges(self, data: Data, cutoff: Tensor) -> int:
         """Exact number of directed edges with ``r < edge_cutoff`` (what hard pruning keeps)."""
-        length, edge_cutoff = self._edges(data, cutoff.detach())
+        length, edge_cutoff, _ = self._edges(data, cutoff.detach())
         return int((length < edge_cutoff).sum())
 
     def exact_pairs(self, data: Data, cutoff: Tensor) -> float:
@@ -238,7 +246,7 @@ class DifferentiableCostModel:
             base = self.ensure_graph(copy.copy(structure))
             for setting in cutoff_settings:
                 data = copy.copy(base)
-                cutoff = _resolve_setting(setting, data)
+                cutoff = _resolve_setting(setting, data, self.r_max)
                 data.cutoff = cutoff
                 for _ in range(warmup):
                     model(copy.copy(data))
@@ -303,21 +311,18 @@ def fit_time_model(samples: Sequence[dict]) -> TimeCalibration:
     )
 
 
-def _resolve_setting(setting, data: Data) -> Tensor:
-    dtype = data.pos.dtype
+def _resolve_setting(setting, data: Data, r_max: float) -> Tensor:
+    """Per-atom cutoffs ``[N]`` of a timing setting: a callable of ``data``, or anything
+    :func:`~pyg_fcl.graph.resolve_cutoffs` takes."""
     if callable(setting):
-        cutoff = torch.as_tensor(setting(data), dtype=dtype)
-    elif isinstance(setting, Tensor):
-        cutoff = setting.to(dtype)
-    else:
-        cutoff = torch.full((data.num_nodes,), float(setting), dtype=dtype)
-    if cutoff.dim() == 0:
-        cutoff = cutoff.expand(data.num_nodes)
-    if cutoff.shape != (data.num_nodes,):
-        raise ValueError(
-            f"cutoff setting has shape {list(cutoff.shape)}, structure has {data.num_nodes} atoms"
-        )
-    return cutoff
+        setting = torch.as_tensor(setting(data), dtype=data.pos.dtype)
+    return resolve_cutoffs(
+        setting,
+        data.z,
+        r_max=r_max,
+        dtype=data.pos.dtype,
+        source="cutoff setting",
+    )
 
 
 def _describe_setting(setting) -> str | float:

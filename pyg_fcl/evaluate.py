@@ -18,11 +18,12 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from .data import CutoffSpec
+from .graph import CutoffsLike, resolve_cutoffs
 from .transforms import FlexibleRadiusGraph
 
 __all__ = [
@@ -57,11 +58,13 @@ def resolve_device(device: str | torch.device = "auto", local_rank: int = 0) -> 
     return dev
 
 
-CutoffsLike = float | CutoffSpec | Mapping | Sequence | Tensor | None
-
-
 def resolve_structure_cutoffs(
-    cutoffs: CutoffsLike, structures: Sequence[Data], index: int, r_max: float
+    cutoffs: CutoffsLike,
+    structures: Sequence[Data],
+    index: int,
+    r_max: float,
+    r_min: float | None = None,
+    allow_below_r_min: bool = True,
 ) -> Tensor:
     """Per-atom cutoffs ``[num_nodes]`` of ``structures[index]``.
 
@@ -72,42 +75,49 @@ def resolve_structure_cutoffs(
             structure (a bare ``[num_nodes]`` tensor is accepted for a single structure).
         structures: the structures. index (int): which one. r_max (float): the model's.
 
+        r_min (float, optional): the model's trained minimum; below it is an error unless
+            ``allow_below_r_min`` (see :func:`~pyg_fcl.graph.resolve_cutoffs`).
+
     Raises:
         ValueError: wrong number or shape of per-structure cutoffs (naming the structure).
     """
     data = structures[index]
-    n = data.num_nodes
-    if cutoffs is None:
-        return torch.full((n,), float(r_max), dtype=torch.float64)
-    if isinstance(cutoffs, (int, float)):
-        return torch.full((n,), float(cutoffs), dtype=torch.float64)
-    if isinstance(cutoffs, Mapping):
-        cutoffs = CutoffSpec.from_elements(cutoffs)
-    if isinstance(cutoffs, CutoffSpec):
-        return cutoffs.per_atom(data.z.cpu(), dtype=torch.float64)
-    if isinstance(cutoffs, Tensor) and cutoffs.dim() <= 1:
-        if cutoffs.numel() == 1:
-            return torch.full((n,), float(cutoffs), dtype=torch.float64)
-        if len(structures) != 1:
-            raise ValueError(
-                f"a single cutoff tensor of shape {list(cutoffs.shape)} was given for "
-                f"{len(structures)} structures; pass one tensor per structure"
-            )
-        value = cutoffs
-    else:
+    per_structure = (
+        isinstance(cutoffs, Sequence)
+        and not isinstance(cutoffs, (str, bytes))
+        and len(cutoffs) > 0
+        and all(isinstance(c, (Tensor, Sequence, np.ndarray)) for c in cutoffs)
+    )
+    if per_structure:
         if len(cutoffs) != len(structures):
             raise ValueError(
                 f"got cutoffs for {len(cutoffs)} structures but {len(structures)} structures"
             )
-        value = torch.as_tensor(cutoffs[index])
-    value = value.detach().reshape(-1).double().cpu()
-    if value.numel() == 1:
-        value = value.expand(n)
-    if value.numel() != n:
+        cutoffs = cutoffs[index]
+    elif isinstance(cutoffs, Tensor) and cutoffs.numel() > 1 and len(structures) != 1:
         raise ValueError(
-            f"structure {index} has {n} atoms but {value.numel()} per-atom cutoffs were given"
+            f"a single cutoff tensor of shape {list(cutoffs.shape)} was given for "
+            f"{len(structures)} structures; pass one tensor per structure"
         )
-    return value
+    if isinstance(cutoffs, Tensor):
+        cutoffs = cutoffs.detach().reshape(-1)
+    if isinstance(cutoffs, (Tensor, np.ndarray)) or (per_structure and cutoffs is not None):
+        count = int(np.asarray(cutoffs.cpu() if isinstance(cutoffs, Tensor) else cutoffs).size)
+        if count not in (1, data.num_nodes):
+            raise ValueError(
+                f"structure {index} has {data.num_nodes} atoms but {count} per-atom cutoffs "
+                "were given"
+            )
+    return resolve_cutoffs(
+        cutoffs,
+        data.z.cpu(),
+        r_max=r_max,
+        r_min=r_min,
+        allow_below_r_min=allow_below_r_min,
+        dtype=torch.float64,
+        device="cpu",
+        source=f"cutoffs of structure {index}",
+    )
 
 
 def _flag(batch: Batch, key: str, num_graphs: int) -> Tensor:

@@ -1,28 +1,33 @@
-"""The model interface every pyg-fcl backbone implements.
+"""The model template every pyg-fcl backbone fills in.
 
-A pyg-fcl model is an :class:`FCLModel`: ``forward(data, compute_stress=False)`` takes a PyG
-``Data``/``Batch`` with ``z``, ``pos``, ``cell``, ``pbc`` and optionally per-atom ``cutoff`` and
-returns a dict with ``energy`` ``[num_graphs]``, ``node_energy`` ``[num_nodes]``, ``forces``
-``[num_nodes, 3]`` and, when asked, ``stress`` ``[num_graphs, 3, 3]``.
+A pyg-fcl model is an :class:`FCLModel`: ``forward(data, compute_stress=False, prune=True,
+create_graph=None)`` takes a PyG ``Data``/``Batch`` with ``z``, ``pos``, ``cell``, ``pbc`` and
+optionally per-atom ``cutoff`` and returns a dict with ``energy`` ``[num_graphs]``,
+``node_energy`` ``[num_nodes]``, ``forces`` ``[num_nodes, 3]`` and, when asked, ``stress``
+``[num_graphs, 3, 3]``.
 
-The base class owns what every backbone shares:
+The base class does everything that is not the backbone, once:
 
-* the flexible graph (:class:`~pyg_fcl.transforms.FlexibleRadiusGraph`, searched once at ``r_max``
-  and pruned to the per-atom cutoffs),
-* the trained cutoff range ``[r_min, r_max]``, the ``edge_rule`` and the known ``elements``,
+* validation of species and cutoffs (:func:`~pyg_fcl.graph.resolve_cutoffs`),
+* the flexible graph (the cached :class:`~pyg_fcl.graph.RMaxGraph`, searched once at ``r_max``
+  and pruned to the per-atom cutoffs under ``edge_rule``),
+* strain, edge vectors, edge cutoffs and the envelope ``u(r_ij / edge_cutoff_ij)``,
 * the energy normalisation (per-element reference energies, scale and shift) that the trainer
-  fits from data,
-* the constructor config that checkpoints store (see :mod:`pyg_fcl.checkpoint`).
+  fits from data, the sum per structure, and forces and stress by autograd,
+* the trained cutoff range ``[r_min, r_max]``, the known ``elements`` and the constructor config
+  that checkpoints store (see :mod:`pyg_fcl.checkpoint`).
 
-Subclasses implement :meth:`config` (their constructor keyword arguments, plain Python values)
-and :meth:`forward`, typically::
+A backbone implements two methods::
 
-    data = self.prepare(data)                       # graph + validated cutoffs
-    geo = apply_strain(data.pos, data.cell, data.batch, data.num_graphs, compute_stress)
-    vec = edge_vectors(geo.pos, data.edge_index, data.edge_shift, geo.cell, data.batch)
-    edge_cutoff = self.edge_cutoff(data)            # differentiable in data.cutoff
-    node_energy = self.normalize_energy(raw_node_energy, data.z)
-    ...
+    class MyModel(FCLModel):
+        def config(self) -> dict:                      # constructor kwargs, plain values
+            ...
+        def node_energy(self, graph: ModelGraph) -> Tensor:   # raw per-atom energy [N]
+            ...
+
+``graph`` is a :class:`~pyg_fcl.graph.ModelGraph` (tensors only: ``z``, ``pos``, ``batch``,
+``num_graphs``, ``cutoff``, ``edge_index``, ``edge_vec``, ``edge_length``, ``edge_cutoff``,
+``envelope``). docs/byom.md has a complete learnable pair potential in ~30 lines.
 """
 
 from __future__ import annotations
@@ -34,7 +39,11 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
-from .transforms import FlexibleRadiusGraph, compute_edge_cutoff, validate_cutoff
+from .graph import ModelGraph, RMaxGraph, compute_edge_cutoff, resolve_cutoffs
+from .neighbors import edge_vectors
+from .nn.autograd import apply_strain, forces_and_stress
+from .nn.envelope import PolynomialEnvelope
+from .transforms import FlexibleRadiusGraph
 
 __all__ = ["FCLModel"]
 
@@ -51,6 +60,13 @@ class FCLModel(nn.Module):
         edge_rule (str): how an edge's cutoff is formed from its atoms' cutoffs (DESIGN.md).
         elements (Sequence[int]): atomic numbers the model knows.
         neighbor_backend (str): backend of :func:`pyg_fcl.neighbors.radius_graph`.
+        envelope (nn.Module, optional): ``envelope(r [E], r_c [E]) -> [E]``, 1 near 0, 0 at and
+            beyond ``r_c``, smooth and differentiable in both (default
+            :class:`~pyg_fcl.nn.PolynomialEnvelope` with ``p = 5``).
+
+    Attributes:
+        allow_below_r_min (bool): accept cutoffs below ``r_min`` (extrapolation; a warning is
+            issued). ``False`` by default: such cutoffs are an error.
     """
 
     def __init__(
@@ -60,6 +76,7 @@ class FCLModel(nn.Module):
         edge_rule: str = "mean",
         elements: Sequence[int] = (),
         neighbor_backend: str = "auto",
+        envelope: nn.Module | None = None,
     ) -> None:
         super().__init__()
         r_max = float(r_max)
@@ -75,6 +92,8 @@ class FCLModel(nn.Module):
         self.edge_rule = edge_rule
         self.elements = elements
         self.graph = FlexibleRadiusGraph(r_max, edge_rule=edge_rule, backend=neighbor_backend)
+        self.envelope = PolynomialEnvelope(5) if envelope is None else envelope
+        self.allow_below_r_min = False
         known = torch.zeros(_MAX_Z, dtype=torch.bool)
         known[elements] = True
         self.register_buffer("known_elements", known, persistent=False)
@@ -87,8 +106,97 @@ class FCLModel(nn.Module):
         """Constructor keyword arguments (plain Python values) that rebuild this model."""
         raise NotImplementedError(f"{type(self).__name__} must implement config()")
 
-    def forward(self, data: Data | Batch, compute_stress: bool = False) -> dict[str, Tensor]:
-        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+    def node_energy(self, graph: ModelGraph) -> Tensor:
+        """Raw per-atom energies ``[num_nodes]`` (before normalisation) of the backbone.
+
+        Args:
+            graph (ModelGraph): the pruned graph with edge vectors, lengths, cutoffs and
+                envelopes (see :class:`~pyg_fcl.graph.ModelGraph`); gradients flow from
+                ``graph.pos`` and ``graph.cutoff``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement node_energy(graph)")
+
+    def forward(
+        self,
+        data: Data | Batch,
+        compute_stress: bool = False,
+        prune: bool = True,
+        create_graph: bool | None = None,
+    ) -> dict[str, Tensor]:
+        """Energies, forces (and stress) of a structure or a batch.
+
+        Args:
+            data: ``z`` ``[N]``, ``pos`` ``[N, 3]``, optional ``cell`` ``[G, 3, 3]``, ``pbc``
+                ``[G, 3]``, ``cutoff`` ``[N]`` or scalar (may require grad), ``batch`` ``[N]``,
+                and optionally a cached ``r_max`` graph (:class:`~pyg_fcl.graph.RMaxGraph`).
+            compute_stress (bool): also return ``stress`` ``[G, 3, 3]`` (eV/Å³, ASE sign).
+            prune (bool): prune the ``r_max`` graph to the cutoffs (default). ``False`` keeps
+                every ``r_max`` edge and lets the envelope switch them off (same result, more
+                work).
+            create_graph (bool, optional): keep the autograd graph of the forces and stress, so
+                they can be differentiated again (training on forces, cutoff optimization).
+                ``None``: only when gradients are enabled by the caller and a parameter or
+                ``data.cutoff`` requires grad. Under ``torch.no_grad()`` the outputs are
+                detached.
+
+        Returns:
+            dict: ``energy`` ``[G]``, ``node_energy`` ``[N]``, ``forces`` ``[N, 3]`` and,
+            when asked, ``stress`` ``[G, 3, 3]``.
+        """
+        grad_outside = torch.is_grad_enabled()
+        with torch.enable_grad():
+            graph, geometry = self.model_graph(data, compute_stress=compute_stress, prune=prune)
+            raw = self.node_energy(graph)
+            if not isinstance(raw, Tensor) or raw.shape != (graph.num_nodes,):
+                got = list(raw.shape) if isinstance(raw, Tensor) else type(raw).__name__
+                raise ValueError(
+                    f"{type(self).__name__}.node_energy must return [num_nodes] = "
+                    f"[{graph.num_nodes}], got {got}"
+                )
+            node_energy = self.normalize_energy(raw, graph.z)
+            energy = node_energy.new_zeros(graph.num_graphs).index_add(0, graph.batch, node_energy)
+            if create_graph is None:
+                needs = graph.cutoff.requires_grad or any(
+                    p.requires_grad for p in self.parameters()
+                )
+                create_graph = grad_outside and needs
+            forces, stress = forces_and_stress(energy, geometry, create_graph=bool(create_graph))
+        out = {"energy": energy, "node_energy": node_energy, "forces": forces}
+        if compute_stress:
+            out["stress"] = stress
+        if not grad_outside:
+            out = {k: v.detach() for k, v in out.items()}
+        return out
+
+    def model_graph(self, data: Data | Batch, compute_stress: bool = False, prune: bool = True):
+        """The :class:`~pyg_fcl.graph.ModelGraph` a backbone gets, and the strained geometry.
+
+        Returns:
+            tuple: ``(graph, geometry)``; ``geometry`` is the
+            :class:`~pyg_fcl.nn.StrainedGeometry` that forces and stress are taken from.
+        """
+        data = self.prepare(data, prune=prune)
+        cell = data.cell.reshape(-1, 3, 3)
+        num_graphs = cell.size(0)
+        geometry = apply_strain(data.pos, cell, data.batch, num_graphs, compute_stress)
+        vec = edge_vectors(
+            geometry.pos, data.edge_index, data.edge_shift, geometry.cell, data.batch
+        )
+        length = torch.linalg.vector_norm(vec, dim=-1)
+        edge_cutoff = data.edge_cutoff.to(length.dtype)
+        graph = ModelGraph(
+            z=data.z,
+            pos=geometry.pos,
+            batch=data.batch,
+            num_graphs=num_graphs,
+            cutoff=data.cutoff,
+            edge_index=data.edge_index,
+            edge_vec=vec,
+            edge_length=length,
+            edge_cutoff=edge_cutoff,
+            envelope=self.envelope(length, edge_cutoff),
+        )
+        return graph, geometry
 
     # ------------------------------------------------------------------ helpers
     def prepare(self, data: Data | Batch, prune: bool = True) -> Data | Batch:
@@ -104,9 +212,9 @@ class FCLModel(nn.Module):
 
         Returns:
             A shallow copy of ``data``, its positions, cell and cutoffs cast to the model's
-            floating dtype, with ``batch``, ``cell``, ``pbc``, ``cutoff``,
-            ``edge_index``, ``edge_shift`` set (the caller's object is not modified). An
-            ``r_max`` search cached on ``data`` by :class:`~pyg_fcl.transforms.FlexibleRadiusGraph`
+            floating dtype, with ``batch``, ``cell``, ``pbc``, ``cutoff``, ``edge_index``,
+            ``edge_shift``, ``edge_cutoff``, ``edge_length`` set (the caller's object is not
+            modified). An ``r_max`` search cached on ``data`` (:class:`~pyg_fcl.graph.RMaxGraph`)
             is reused; without one, every call searches (a cache that silently outlived moved
             atoms would be wrong; MD goes through :class:`~pyg_fcl.FCLCalculator`'s Verlet skin).
         """
@@ -134,19 +242,28 @@ class FCLModel(nn.Module):
             data.cell = torch.zeros(num_graphs, 3, 3, dtype=data.pos.dtype, device=z.device)
         if getattr(data, "pbc", None) is None:
             data.pbc = torch.zeros(num_graphs, 3, dtype=torch.bool, device=z.device)
-        cutoff = getattr(data, "cutoff", None)
-        if cutoff is None:
-            cutoff = torch.full_like(data.pos[:, 0], self.r_max)
-        cutoff = torch.as_tensor(cutoff, dtype=data.pos.dtype, device=data.pos.device)
-        if cutoff.dim() == 0:
-            cutoff = cutoff.expand(z.numel())
-        validate_cutoff(cutoff.detach(), self.r_max, z.numel())
-        data.cutoff = cutoff
-        if prune:
-            return self.graph(data)
-        data = self.graph(data)  # ensures the r_max cache exists
-        data.edge_index = data.rmax_edge_index
-        data.edge_shift = data.rmax_edge_shift
+        data.cutoff = resolve_cutoffs(
+            getattr(data, "cutoff", None),
+            z,
+            r_max=self.r_max,
+            r_min=self.r_min,
+            allow_below_r_min=self.allow_below_r_min,
+            dtype=data.pos.dtype,
+            device=data.pos.device,
+            batch=data.batch if num_graphs > 1 else None,
+            source="data.cutoff",
+        )
+        rmax = RMaxGraph.cached(data, self.r_max)
+        if rmax is None:  # no cache (or one searched below r_max): search now
+            rmax = RMaxGraph.search(data, self.r_max, self.graph.backend)
+            rmax.attach(data)
+        pruned = (
+            rmax.prune(data.cutoff, self.edge_rule)
+            if prune
+            else rmax.unpruned(data.cutoff, self.edge_rule)
+        )
+        data.edge_index, data.edge_shift = pruned.edge_index, pruned.edge_shift
+        data.edge_cutoff, data.edge_length = pruned.edge_cutoff, pruned.edge_length
         return data
 
     def edge_cutoff(self, data: Data | Batch) -> Tensor:

@@ -43,6 +43,10 @@ the ``r_max`` graph for one call.
 
 from __future__ import annotations
 
+import functools
+import warnings
+from contextlib import contextmanager
+
 from ._testing.derivatives import (
     assert_cutoff_gradients_match_finite_differences,
     assert_forces_match_finite_differences,
@@ -62,6 +66,7 @@ from ._testing.smoothness import (
     assert_smooth_at_edge_cutoff,
     assert_smooth_in_cutoff,
 )
+from .graph import BelowTrainedRangeWarning
 
 __all__ = [
     "assert_rotation_equivariant",
@@ -80,3 +85,36 @@ __all__ = [
     "run_all_checks",
     "ALL_CHECKS",
 ]
+
+
+@contextmanager
+def allow_extrapolation(model):
+    """Let ``model`` take cutoffs below its trained ``r_min`` inside the block, silently.
+
+    The checks probe the model's mathematics (smoothness, symmetry, derivatives) at any cutoff in
+    ``(0, r_max]``, not only in the trained range; every check of this module runs inside it.
+    """
+    before = getattr(model, "allow_below_r_min", None)
+    if before is not None:
+        model.allow_below_r_min = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", BelowTrainedRangeWarning)
+            yield model
+    finally:
+        if before is not None:
+            model.allow_below_r_min = before
+
+
+def _extrapolating(check):
+    @functools.wraps(check)
+    def wrapper(model, *args, **kwargs):
+        with allow_extrapolation(model):
+            return check(model, *args, **kwargs)
+
+    return wrapper
+
+
+for _name in [n for n in __all__ if n.startswith("assert_")] + ["run_all_checks"]:
+    globals()[_name] = _extrapolating(globals()[_name])
+__all__.append("allow_extrapolation")

@@ -10,8 +10,6 @@ import torch
 from torch import nn
 
 from pyg_fcl import FCLModel
-from pyg_fcl.neighbors import edge_vectors
-from pyg_fcl.nn import apply_strain, forces_and_stress, polynomial_envelope
 
 
 class ToyPairModel(FCLModel):
@@ -30,32 +28,16 @@ class ToyPairModel(FCLModel):
             hidden=self.hidden,
         )
 
-    def forward(self, data, compute_stress=False, prune=True):
-        data = self.prepare(data, prune=prune)
-        num_graphs = int(data.batch.max()) + 1 if data.batch.numel() else 1
-        geo = apply_strain(data.pos, data.cell, data.batch, num_graphs, compute_stress)
-        vec = edge_vectors(geo.pos, data.edge_index, data.edge_shift, geo.cell, data.batch)
-        r = vec.norm(dim=-1)
-        rc = self.edge_cutoff(data)
-        j, i = data.edge_index
+    def node_energy(self, graph):
+        j, i = graph.edge_index
         feats = torch.cat(
             [
-                r[:, None] / self.r_max,
-                rc[:, None] / self.r_max,
-                self.embed(data.z[i]),
-                self.embed(data.z[j]),
+                graph.edge_length[:, None] / self.r_max,
+                graph.edge_cutoff[:, None] / self.r_max,
+                self.embed(graph.z[i]),
+                self.embed(graph.z[j]),
             ],
             dim=-1,
-        ).to(r.dtype)
-        pair = self.mlp(feats).squeeze(-1) * polynomial_envelope(r, rc)
-        raw = torch.zeros_like(data.pos[:, 0]).index_add(0, i, 0.5 * pair)
-        node_energy = self.normalize_energy(raw, data.z)
-        energy = torch.zeros(num_graphs, dtype=r.dtype, device=r.device).index_add(
-            0, data.batch, node_energy
-        )
-        keep = self.training or data.cutoff.requires_grad  # second order w.r.t. cutoffs
-        forces, stress = forces_and_stress(energy, geo, create_graph=keep)
-        out = {"energy": energy, "node_energy": node_energy, "forces": forces}
-        if stress is not None:
-            out["stress"] = stress
-        return out
+        ).to(graph.edge_length.dtype)
+        pair = self.mlp(feats).squeeze(-1) * graph.envelope
+        return torch.zeros_like(graph.pos[:, 0]).index_add(0, i, 0.5 * pair)

@@ -117,7 +117,7 @@ def test_mace_pairs_have_our_geometry(data_dir: Path) -> None:
         vec = s["pos"][i] - s["pos"][j] + s["shifts"]
         torch.testing.assert_close(s["shifts"], s["unit_shifts"] @ s["cell"])
         assert bool((vec.norm(dim=1) < 3.5).all()) and bool((vec.norm(dim=1) > 0.5).all())
-    model = FCLMACE(r_max=4.0, elements=[6, 8], num_channels=4, l_max=1, radial_mlp=[4])
+    model = FCLMACE(r_max=4.0, r_min=3.5, elements=[6, 8], num_channels=4, l_max=1, radial_mlp=[4])
     prepared = model.prepare(bench.CutoffAssigner(3.5, 3.5, 3.5)(structures[0], 0, 0))
     assert prepared.edge_index.shape[1] == mace[0]["edge_index"].shape[1]
     batch = worker.collate(mace, [0, 1], [6, 8], torch.float32)

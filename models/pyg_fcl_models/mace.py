@@ -20,11 +20,9 @@ from collections.abc import Sequence
 import torch
 from e3nn import o3
 from torch import Tensor, nn
-from torch_geometric.data import Batch, Data
 
-from pyg_fcl import FCLModel
-from pyg_fcl.neighbors import edge_vectors
-from pyg_fcl.nn import PolynomialEnvelope, apply_strain, forces_and_stress
+from pyg_fcl import FCLModel, ModelGraph
+from pyg_fcl.nn import PolynomialEnvelope
 
 from .blocks import (
     ElementGroups,
@@ -104,6 +102,7 @@ class FCLMACE(FCLModel):
             edge_rule=edge_rule,
             elements=elements,
             neighbor_backend=neighbor_backend,
+            envelope=PolynomialEnvelope(envelope_p),
         )
         if not self.elements:
             raise ValueError("FCLMACE: elements must list at least one atomic number")
@@ -153,7 +152,6 @@ class FCLMACE(FCLModel):
         self.cutoff_basis = CutoffBasis(self.r_min, self.r_max, num_cutoff_basis)
         self.cutoff_embedding = CutoffEmbedding(num_cutoff_basis, cutoff_embedding_hidden, c)
         self.bessel = BesselBasis(self.r_max, num_bessel)
-        self.envelope = PolynomialEnvelope(envelope_p)
         self.spherical_harmonics = o3.SphericalHarmonics(
             _sh_irreps(l_max), normalize=True, normalization="component"
         )
@@ -198,48 +196,30 @@ class FCLMACE(FCLModel):
             neighbor_backend=self.neighbor_backend,
         )
 
-    def forward(
-        self, data: Data | Batch, compute_stress: bool = False, prune: bool = True
-    ) -> dict[str, Tensor]:
-        """Energies, forces (and stress) of a structure or batch.
+    def node_energy(self, graph: ModelGraph) -> Tensor:
+        """Raw per-atom energies ``[N]`` (the base class normalises, sums and differentiates).
 
         Args:
-            data: ``z`` ``[N]``, ``pos`` ``[N, 3]``, optional ``cell`` ``[G, 3, 3]``, ``pbc``
-                ``[G, 3]``, ``cutoff`` ``[N]`` (may require grad), ``batch`` ``[N]``.
-            compute_stress (bool): also return ``stress`` ``[G, 3, 3]`` (eV/Å³, ASE sign).
-            prune (bool): prune the ``r_max`` graph to the cutoffs (default). ``False`` keeps
-                all ``r_max`` edges and lets the envelope switch them off (same result).
-
-        Returns:
-            dict: ``energy`` ``[G]``, ``node_energy`` ``[N]``, ``forces`` ``[N, 3]``, and
-            ``stress`` ``[G, 3, 3]`` when asked. The autograd graph is kept (``create_graph``)
-            in training mode and when ``data.cutoff`` requires grad, so forces can be
-            differentiated with respect to parameters and cutoffs.
+            graph (ModelGraph): pruned graph with edge vectors, lengths, edge cutoffs and
+                envelopes, from :meth:`pyg_fcl.FCLModel.forward`.
         """
-        data = self.prepare(data, prune=prune)
         dtype = self.dtype
-        cell = data.cell.reshape(-1, 3, 3).to(dtype)
-        num_graphs = cell.shape[0]
-        cutoff = data.cutoff.to(dtype)
-        geometry = apply_strain(data.pos.to(dtype), cell, data.batch, num_graphs, compute_stress)
-        vectors = edge_vectors(
-            geometry.pos, data.edge_index, data.edge_shift, geometry.cell, data.batch
-        )
-        edge_cutoff = self.edge_cutoff(data).to(dtype)
+        cutoff = graph.cutoff.to(dtype)
+        edge_cutoff = graph.edge_cutoff.to(dtype)
+        vectors = graph.edge_vec.to(dtype)
+        lengths = graph.edge_length.to(dtype)
+        envelope = graph.envelope.to(dtype)
 
         # atoms sorted by element (contiguous element blocks), edges laid out per receiver
-        groups = ElementGroups.from_species(self.species_index[data.z], len(self.elements))
-        num_nodes = data.z.numel()
+        groups = ElementGroups.from_species(self.species_index[graph.z], len(self.elements))
         nbr = Neighborhood.from_edges(
-            groups.inverse.index_select(0, data.edge_index[0]),
-            groups.inverse.index_select(0, data.edge_index[1]),
-            num_nodes,
+            groups.inverse.index_select(0, graph.edge_index[0]),
+            groups.inverse.index_select(0, graph.edge_index[1]),
+            graph.num_nodes,
         )
-        lengths = torch.linalg.vector_norm(vectors, dim=-1)
         sh = nbr.pad(self.spherical_harmonics(vectors))  # [N, max_degree, (l_max+1)^2]
         radial = self.bessel(lengths)
         edge_cutoff_features = self.cutoff_basis(edge_cutoff)
-        envelope = self.envelope(lengths, edge_cutoff)
 
         # initial features: species embedding + embedding of the atom's own cutoff
         sorted_cutoff = cutoff.index_select(0, groups.perm)
@@ -264,12 +244,4 @@ class FCLMACE(FCLModel):
                 a = a * inv_count_ratio
             h = product(a, skip(h, groups), groups)
             node_energy = node_energy + readout(h)
-
-        node_energy = self.normalize_energy(node_energy.index_select(0, groups.inverse), data.z)
-        energy = node_energy.new_zeros(num_graphs).index_add(0, data.batch, node_energy)
-        create_graph = self.training or bool(getattr(data.cutoff, "requires_grad", False))
-        forces, stress = forces_and_stress(energy, geometry, create_graph=create_graph)
-        out = {"energy": energy, "node_energy": node_energy, "forces": forces}
-        if compute_stress:
-            out["stress"] = stress
-        return out
+        return node_energy.index_select(0, groups.inverse)

@@ -12,6 +12,9 @@ _EXAMPLES = """examples:
   # optimized per-element cutoffs (from `pyg-fcl optimize --cutoffs-out`), Langevin at 300 K
   pyg-fcl md --model model.pt --structure crystal.xyz --cutoffs cutoffs.json \\
       --ensemble langevin --temperature 300 --steps 500 --json md.json
+  # unlabelled snapshots for `pyg-fcl distill`: Langevin at 400 K, every 20th step as extxyz
+  pyg-fcl md --model teacher.pt --structure crystal.xyz --ensemble langevin \
+      --temperature 400 --steps 2000 --trajectory snapshots.xyz --save-every 20
   # one global cutoff, a 2x2x2 supercell, float64 for energy conservation
   pyg-fcl md --model model.pt --structure crystal.xyz --cutoff 4.5 --supercell 2 2 2 --float64
 """
@@ -48,7 +51,16 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--log-every", type=int, default=10, help="steps between log lines")
-    parser.add_argument("--traj", help="write an ASE trajectory here")
+    parser.add_argument(
+        "--trajectory",
+        "--traj",
+        dest="traj",
+        help="save snapshots here: unlabelled extxyz (any name but *.traj; readable by "
+        "`pyg-fcl distill --data`) or an ASE .traj file",
+    )
+    parser.add_argument(
+        "--save-every", type=int, help="steps between saved snapshots (default --log-every)"
+    )
     parser.add_argument("--json", help="write the results as JSON here")
     parser.set_defaults(run=run)
 
@@ -57,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from ase.io import read
 
-    from ..calculator import FCLCalculator, run_md
+    from ..calculator import FCLCalculator
     from ..checkpoint import load_model
+    from ..md import run_md
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -90,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         log=print,
         log_every=args.log_every,
         trajectory=args.traj,
+        save_every=args.save_every,
     )
     pairs = calc.stats["last_num_edges"] / len(atoms)
     print(

@@ -1,7 +1,7 @@
 """Reading structures (extended XYZ, MAD layout, any ASE format) and per-atom cutoff files."""
 
+from ..graph.cutoff_spec import CutoffSpec, load_cutoffs, save_cutoffs
 from .atoms import atoms_to_data, data_to_atoms, read_structures
-from .cutoffs import CutoffSpec, load_cutoffs, save_cutoffs
 from .mad import MAD_BENCH_SUBSETS, MAD_SUBSETS, normalize_subset, read_mad
 from .pack import pack_structures
 from .packed import PackedDataset

@@ -44,7 +44,6 @@ from ase.io.formats import string2index
 from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
 from torch_geometric.data import Data
 
-from .mad import normalize_subset
 from .read_errors import ase_read  # ase.io.read, errors naming the file and frame
 from .sanity import check_structure
 
@@ -127,6 +126,7 @@ def atoms_to_data(
     require_forces: bool = False,
     dtype: torch.dtype | None = None,
     subset_key: str | None = "subset",
+    subset_names: Callable[[str], str] | None = None,
     source: str = "",
     frame: int = -1,
 ) -> Data:
@@ -145,6 +145,8 @@ def atoms_to_data(
         dtype (torch.dtype, optional): float dtype of positions, cell and labels; default
             ``torch.get_default_dtype()``.
         subset_key (str, optional): ``info`` key of the subset name (``None``: no subset).
+        subset_names (callable, optional): maps a subset label to its canonical name (e.g.
+            :func:`~pyg_fcl.data.normalize_subset` for MAD); labels are kept as they are without.
         source (str): file name recorded in ``data.source`` and used in error messages.
         frame (int): frame index recorded in ``data.frame`` and used in error messages.
 
@@ -208,7 +210,9 @@ def atoms_to_data(
         weight = _stress_weight(atoms, where)
     subset = ""
     if subset_key is not None and subset_key in atoms.info:
-        subset = normalize_subset(str(atoms.info[subset_key]), strict=False)
+        subset = str(atoms.info[subset_key])
+        if subset_names is not None:
+            subset = subset_names(subset)
 
     def f(array, shape):
         if array is None:
@@ -264,6 +268,7 @@ def read_structures(
     allow_missing_energy: bool = False,
     dtype: torch.dtype | None = None,
     subset_key: str | None = "subset",
+    subset_names: Callable[[str], str] | None = None,
     format: str | None = None,
     frame_filter: Callable[[Atoms, str, int], bool] | None = None,
 ) -> list[Data]:
@@ -282,8 +287,10 @@ def read_structures(
         allow_missing_forces (bool): accept frames without forces (masked by ``has_forces``).
         allow_missing_energy (bool): accept frames without energy (masked by ``has_energy``).
         dtype (torch.dtype, optional): float dtype; default ``torch.get_default_dtype()``.
-        subset_key (str, optional): ``info`` key of the subset name; MAD names are normalised
-            (:func:`~pyg_fcl.data.normalize_subset`), others kept as they are.
+        subset_key (str, optional): ``info`` key of the subset name.
+        subset_names (callable, optional): canonical name of a subset label (e.g.
+            :func:`~pyg_fcl.data.normalize_subset` with ``strict=False``, which
+            :func:`~pyg_fcl.data.read_mad` uses); labels are kept as they are without.
         format (str, optional): ASE file format, guessed from the name when ``None``.
         frame_filter (callable, optional): ``frame_filter(atoms, source, frame) -> bool``; frames
             for which it returns False are skipped before conversion.
@@ -313,6 +320,7 @@ def read_structures(
                 require_forces=not allow_missing_forces,
                 dtype=dtype,
                 subset_key=subset_key,
+                subset_names=subset_names,
                 source=source,
                 frame=frame,
             )

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from torch_geometric.data import Data
 
+from .atoms import read_structures
+
 __all__ = ["MAD_SUBSETS", "MAD_BENCH_SUBSETS", "normalize_subset", "read_mad"]
 
 #: Canonical subset names of the full MAD dataset.
@@ -138,8 +140,6 @@ def read_mad(
             path that does not exist, a frame without ``info[subset_key]``, or any error of
             :func:`~pyg_fcl.data.read_structures`.
     """
-    from .atoms import read_structures  # here, not at the top: atoms.py imports this module
-
     wanted: set[str] | None = None
     if subsets is not None:
         names = [subsets] if isinstance(subsets, str) else list(subsets)
@@ -156,5 +156,18 @@ def read_mad(
 
     out: list[Data] = []
     for path in _collect_files(paths_or_dir):
-        out.extend(read_structures(path, subset_key=subset_key, frame_filter=keep, **kwargs))
+        out.extend(
+            read_structures(
+                path,
+                subset_key=subset_key,
+                subset_names=_lenient,
+                frame_filter=keep,
+                **kwargs,
+            )
+        )
     return out
+
+
+def _lenient(label: str) -> str:
+    """The canonical MAD name of ``label``, or ``label`` itself when it is not a MAD name."""
+    return normalize_subset(label, strict=False)

@@ -20,7 +20,8 @@ the ASE calculator read. It is a JSON object::
 
 Exactly one of ``value`` / ``elements`` / ``atoms`` is present, the one of ``kind``. Every cutoff
 is a finite number in ``(0, r_max]`` (``(0, inf)`` without ``r_max``). Unknown keys are errors.
-:meth:`CutoffSpec.per_atom` turns a spec into the per-atom tensor ``data.cutoff`` ``[num_nodes]``.
+:func:`~pyg_fcl.graph.resolve_cutoffs` turns a spec (or anything else a user passes) into the
+per-atom tensor ``data.cutoff`` ``[num_nodes]``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from torch import Tensor
 
 from .._atomic import atomic_write_text, read_json
-from ..transforms.edge_rules import EDGE_RULES
+from .edge_rules import EDGE_RULES
 
 __all__ = ["CutoffSpec", "load_cutoffs", "save_cutoffs", "CUTOFFS_FORMAT", "CUTOFFS_VERSION"]
 

@@ -237,6 +237,7 @@ class FlexibleCutoff(nn.Module):
         edge_cutoff: Tensor,
         cutoff: Tensor | None = None,
         num_nodes: int | None = None,
+        envelope: Tensor | None = None,
     ) -> Iterator[ActiveGraph]:
         """Run the backbone on this FCL graph inside the ``with`` block.
 
@@ -247,6 +248,8 @@ class FlexibleCutoff(nn.Module):
             edge_cutoff (Tensor): ``[E]`` edge cutoffs (differentiable in the per-atom ones).
             cutoff (Tensor, optional): ``[num_nodes]`` per-atom cutoffs (cutoff embedding).
             num_nodes (int, optional): number of atoms (default ``cutoff.numel()``).
+            envelope (Tensor, optional): ``[E]`` envelopes already computed by the caller
+                (default: this wrapper's envelope of the lengths and edge cutoffs).
 
         Yields:
             ActiveGraph: the graph the hooks use.
@@ -274,7 +277,7 @@ class FlexibleCutoff(nn.Module):
             edge_vector=edge_vector,
             edge_length=length,
             edge_cutoff=edge_cutoff,
-            envelope=self.envelope(length, edge_cutoff),
+            envelope=self.envelope(length, edge_cutoff) if envelope is None else envelope,
             cutoff=cutoff,
             num_nodes=int(num_nodes),
         )

@@ -10,7 +10,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
-from ._structure import graph_assignment
+from ..graph.structure import graph_assignment
 
 __all__ = ["PerAtomCutoffSampler"]
 
