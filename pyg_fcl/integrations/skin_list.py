@@ -73,9 +73,11 @@ class SkinNeighborList:
         Returns:
             RMaxGraph: pairs with ``length < reach``, shifts valid for the current positions.
         """
-        pos = pos.detach()
-        cell = cell.detach().to(pos.dtype)
-        pbc = pbc.to(torch.bool)
+        # contiguous copies: vesin reads the raw memory of the cell and pbc (an expanded pbc
+        # view would hand it uninitialised flags)
+        pos = pos.detach().contiguous()
+        cell = cell.detach().to(pos.dtype).contiguous()
+        pbc = pbc.to(torch.bool).contiguous()
         self.stats["calls"] += 1
         shift = self._reusable_shifts(pos, cell, pbc, batch, z, reach + self.skin)
         if shift is None:

@@ -149,11 +149,11 @@ class FCLTorchSimModel(ModelInterface):
         cell = _field(state, "row_vector_cell")
         if cell is None:  # a state dict holds torch-sim's column convention
             cell = _field(state, "cell").reshape(-1, 3, 3).mT
-        cell = cell.reshape(-1, 3, 3).to(device=self._device, dtype=self._dtype)
+        cell = cell.reshape(-1, 3, 3).to(device=self._device, dtype=self._dtype).contiguous()
         num_graphs = cell.size(0)
         pbc = torch.as_tensor(_field(state, "pbc"), dtype=torch.bool, device=self._device)
         pbc = pbc.reshape(-1, 3) if pbc.numel() % 3 == 0 else pbc.reshape(1, 1).expand(1, 3)
-        pbc = pbc.expand(num_graphs, 3) if pbc.size(0) == 1 else pbc
+        pbc = (pbc.expand(num_graphs, 3) if pbc.size(0) == 1 else pbc).contiguous()
         given = _field(state, self.cutoff_key)
         cutoff = per_atom_cutoffs(
             self.cutoffs if given is None else given,
