@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..data import atoms_to_data
+    from ..graph import RMaxGraph
     from ..transforms import FlexibleRadiusGraph, PerAtomCutoffSampler
 
     atoms = ase.io.read(args.structure, index=args.frame)
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         f"{args.structure} frame {args.frame}: {n} atoms, pbc={atoms.pbc.tolist()}, "
         f"r_max={r_max} Å, edge rule {args.edge_rule!r}, backend {graph.backend!r}"
     )
-    print(f"search at r_max: {1e3 * t_search:.2f} ms  ({int(data.rmax_edge_index.shape[1])} edges)")
+    print(f"search at r_max: {1e3 * t_search:.2f} ms  ({RMaxGraph.cached(data).num_edges} edges)")
     print(f"{'setting':<24} {'edges':>10} {'pairs/atom':>11} {'prune ms':>9} {'% of search':>11}")
     for r in rows:
         print(

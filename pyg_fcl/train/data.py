@@ -14,6 +14,7 @@ from ..data import normalize_subset, read_mad, read_structures
 from ..data.packed import PackedDataset
 from ..data.packed_format import is_packed_file
 from ..data.views import ConcatStructures, IndexedStructures, is_lazy
+from ..graph import RMaxGraph
 from ..transforms import FlexibleRadiusGraph
 
 __all__ = ["read_training_data", "split_structures", "dataset_elements", "average_num_neighbors"]
@@ -137,10 +138,9 @@ def average_num_neighbors(
     graph = FlexibleRadiusGraph(cutoff, edge_rule=edge_rule)
     edges = atoms = 0
     for index in range(0, len(structures), step):
-        data = structures[index].clone()
-        for key in ("cutoff", "rmax_edge_index", "rmax_edge_shift", "rmax_edge_length"):
-            if key in data:
-                del data[key]
+        data = RMaxGraph.clear(structures[index].clone())
+        if "cutoff" in data:
+            del data["cutoff"]
         edges += graph(data).edge_index.size(1)
         atoms += data.num_nodes
     return edges / max(atoms, 1)
