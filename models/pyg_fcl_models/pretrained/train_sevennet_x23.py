@@ -73,13 +73,19 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--warmup-steps", type=int, default=20)
-    p.add_argument("--train-stride", type=int, default=1)
+    p.add_argument("--train-stride", type=int, default=2)
     p.add_argument("--val-stride", type=int, default=4)
     p.add_argument("--offset-stride", type=int, default=25)
     p.add_argument("--checkpoint-every", type=int, default=15)
     p.add_argument("--hold-out", nargs="*", default=["13_naphthalene"])
     p.add_argument("--resume", default=None, help="OUT/last.pt of an interrupted run")
     p.add_argument("--export", default=None, help="only write OUT/model.pt from this checkpoint")
+    p.add_argument(
+        "--zero-shot",
+        action="store_true",
+        help="only write OUT/zero_shot.pt: the untouched SevenNet-0 with the fitted energy "
+        "offsets (from OUT/run_info.json if there) and r_min, to evaluate it truncated",
+    )
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     out = Path(args.out)
@@ -93,11 +99,22 @@ def main() -> None:
     print(f"train {len(train)}, val {len(val)}, test {len(test)} frames")
     model = FlexibleSevenNet.from_pretrained(args.pretrained, r_min=args.r_min, elements=ELEMENTS)
     offsets = None
-    if args.resume is None:
+    info = out / "run_info.json"
+    if args.resume is None and info.is_file() and "energy_offsets" in json.loads(info.read_text()):
+        # reuse the offsets of an earlier start in OUT (they depend only on the split)
+        offsets = json.loads(info.read_text())["energy_offsets"]
+        energies = {int(z): e for z, e in offsets["atomic_energies"].items()}
+        model.set_energy_normalization(energies, scale=1.0, shift=offsets["shift"])
+    elif args.resume is None:
         start = time.time()
         offsets = fit_energy_offsets(model, train[:: args.offset_stride])
         offsets["time_s"] = time.time() - start
         print(json.dumps(offsets))
+    if args.zero_shot:
+        meta = {"pretrained": args.pretrained, "energy_offsets": offsets, "trained": False}
+        save_model(model, out / "zero_shot.pt", meta=meta)
+        print(f"wrote {out / 'zero_shot.pt'}")
+        return
     cfg = TrainConfig(
         r_min=args.r_min, epochs=args.epochs, max_steps=args.max_steps,
         batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
@@ -116,7 +133,6 @@ def main() -> None:
         "split": "frame % 10 == 0 test, == 5 val (every "
         f"{args.val_stride}th), rest train (every {args.train_stride}th)",
     }  # fmt: skip
-    info = out / "run_info.json"
     if offsets is not None:
         meta["energy_offsets"] = offsets
         info.write_text(json.dumps(meta, indent=1))
