@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
+from .device import resolve_device  # noqa: F401  (re-exported; it lived here)
 from .graph import CutoffsLike, resolve_cutoffs
 from .transforms import FlexibleRadiusGraph
 
@@ -37,25 +38,6 @@ __all__ = [
 # Slots of the per-subset sum vector.
 _N_E, _AE, _SE, _N_F, _AF, _SF, _N_S, _AS, _SS, _ATOMS, _EDGES, _STRUCTS = range(12)
 _NUM = 12
-
-
-def resolve_device(device: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
-    """``"auto"`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``.
-
-    Raises:
-        ValueError: CUDA requested but not available.
-    """
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available")
-        if dev.index is None:
-            dev = torch.device(f"cuda:{local_rank}")
-    return dev
 
 
 def resolve_structure_cutoffs(

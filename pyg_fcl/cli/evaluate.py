@@ -50,7 +50,8 @@ def _fmt(value, factor=1000.0) -> str:
 
 def run(args) -> int:
     from .. import load_cutoffs, load_model
-    from ..evaluate import evaluate, resolve_device
+    from ..device import resolve_device
+    from ..evaluate import evaluate
     from ..train import read_training_data
 
     device = resolve_device(args.device)

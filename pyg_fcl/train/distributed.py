@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from ..evaluate import resolve_device
+from ..device import resolve_device
 from .launch import launch_info
 
 __all__ = ["DistributedContext", "init_distributed", "resolve_device"]
