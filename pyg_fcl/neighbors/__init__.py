@@ -3,7 +3,9 @@
 ``radius_graph`` returns every pair within the cutoff, PyG direction (``edge_index[0]`` neighbour
 ``j``, ``edge_index[1]`` centre ``i``) and integer lattice shifts: the same edge set for every
 backend, and the same sorted tensors with ``sort=True``; ``edge_vectors`` turns them into
-differentiable vectors.
+differentiable vectors. ``prune_edges`` cuts a cached ``r_max`` graph down to per-edge cutoffs
+(float32 pre-selection, exact result; ``length_lower_bound`` and ``compact_shift`` prepare the
+cache).
 
 Backends (``available_backends()`` lists the installed ones):
 
@@ -15,6 +17,15 @@ Backends (``available_backends()`` lists the installed ones):
 """
 
 from ._edge_vectors import edge_vectors
+from ._prune import compact_shift, length_lower_bound, prune_edges
 from ._radius_graph import BACKENDS, available_backends, radius_graph
 
-__all__ = ["radius_graph", "edge_vectors", "available_backends", "BACKENDS"]
+__all__ = [
+    "radius_graph",
+    "edge_vectors",
+    "available_backends",
+    "BACKENDS",
+    "prune_edges",
+    "length_lower_bound",
+    "compact_shift",
+]
