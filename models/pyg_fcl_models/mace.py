@@ -33,7 +33,7 @@ from .blocks import (
     ProductBlock,
 )
 from .convolution import Neighborhood
-from .radial import BesselBasis, CutoffBasis, CutoffEmbedding, RadialWeights
+from .radial import AtomCutoffMLP, BesselBasis, CutoffBasis, RadialWeights
 
 __all__ = ["FCLMACE"]
 
@@ -150,7 +150,7 @@ class FCLMACE(FCLModel):
 
         self.species_embedding = nn.Parameter(torch.randn(num_elements, c))
         self.cutoff_basis = CutoffBasis(self.r_min, self.r_max, num_cutoff_basis)
-        self.cutoff_embedding = CutoffEmbedding(num_cutoff_basis, cutoff_embedding_hidden, c)
+        self.cutoff_embedding = AtomCutoffMLP(num_cutoff_basis, cutoff_embedding_hidden, c)
         self.bessel = BesselBasis(self.r_max, num_bessel)
         self.spherical_harmonics = o3.SphericalHarmonics(
             _sh_irreps(l_max), normalize=True, normalization="component"

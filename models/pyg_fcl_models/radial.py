@@ -8,7 +8,10 @@
 * :class:`RadialWeights` - the paper's modified radial network: an MLP of the Bessel features
   and the edge cutoff's expansion, times the envelope ``u(r / r_edge)``. It gives the per-edge
   weights of an interaction's tensor product, exactly zero for ``r >= r_edge``.
-* :class:`CutoffEmbedding` - MLP of an atom's cutoff expansion, added to its initial features.
+* :class:`AtomCutoffMLP` - MLP of an atom's cutoff features (the same :class:`CutoffBasis`
+  expansion the edges use), added to its initial features. (pyg-fcl's
+  :class:`~pyg_fcl.nn.CutoffEmbedding` embeds a raw cutoff for wrapped PyG backbones; this one
+  shares the trained-range basis with the radial network.)
 
 All are differentiable in the cutoffs (no in-place operations, no ``detach``), to second order.
 """
@@ -21,7 +24,7 @@ import torch
 from e3nn import nn as e3nn_nn
 from torch import Tensor, nn
 
-__all__ = ["BesselBasis", "CutoffBasis", "RadialWeights", "CutoffEmbedding"]
+__all__ = ["BesselBasis", "CutoffBasis", "RadialWeights", "AtomCutoffMLP"]
 
 
 class BesselBasis(nn.Module):
@@ -108,7 +111,7 @@ class RadialWeights(nn.Module):
         return self.mlp(torch.cat([radial, cutoff_features], dim=-1)) * envelope.unsqueeze(-1)
 
 
-class CutoffEmbedding(nn.Module):
+class AtomCutoffMLP(nn.Module):
     """MLP of an atom's cutoff expansion: ``[num_nodes, num_cutoff_basis] -> [num_nodes, C]``.
 
     Args:
