@@ -3,15 +3,21 @@
 Builds periodic supercells of a shipped molecular crystal (default: the X23 benzene frame) of about
 100 to 30,000 atoms and times, at a 6 Å cutoff:
 
-- every installed ``radius_graph`` backend (``brute`` only on small systems),
+- every installed ``radius_graph`` backend (``brute`` only on small systems) with its default,
+  unsorted output, and the default backend with ``sort=True`` (the canonical order),
 - vesin called directly (``vesin_torch.NeighborList(...).compute(points, box, True, "ijS")``),
   the unsorted raw search that ``backend="vesin"`` builds on,
 - ASE's ``neighbor_list`` (small and medium systems only: it is slow),
-- pruning with ``pyg_fcl.transforms.FlexibleRadiusGraph`` (random per-atom cutoffs in
-  ``[r_min, r_max]``, mean edge rule) once its ``r_max`` graph is cached, as a fraction of the
-  search time of the default backend.
+- pruning the cached ``r_max`` graph to random per-atom cutoffs in ``[r_min, r_max]`` (mean edge
+  rule), as a fraction of the default search: the library's path
+  (``pyg_fcl.transforms.FlexibleRadiusGraph`` on a ``Data`` whose graph is cached) and
+  ``pyg_fcl.neighbors.prune_edges`` on a cache with float32 length bounds and int8 shifts.
 
-Every backend's edge count is checked against vesin's; a mismatch aborts the run.
+Every backend's edge count is checked against vesin's, the sorted tensors of every backend must be
+identical, and both pruning paths must keep the same edges; a mismatch aborts the run.
+
+Each time is the best of ``--repeats`` runs, as wall-clock time and as CPU time of the process
+(all threads): on a shared machine the CPU time is the steadier measure of the work done.
 
 Examples:
     python benchmarks/neighbors.py                       # default sizes, table on stdout
@@ -97,20 +103,24 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:
-    """Best wall time (s) of ``fn()`` over ``repeats`` runs after one warm-up run.
+def timed(fn, repeats: int) -> tuple[dict, object]:
+    """Best wall and CPU time (s) of ``fn()`` over ``repeats`` runs after one warm-up run.
 
     The minimum, not the mean: on a shared machine, other processes only ever add time.
+
+    Returns:
+        tuple[dict, object]: ``{"wall": s, "cpu": s}`` and the last result.
     """
     out = fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
         _sync()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         out = fn()
         _sync()
-        times.append(time.perf_counter() - start)
-    return min(times), out
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return {"wall": min(wall), "cpu": min(cpu)}, out
 
 
 def bench_size(atoms, args, backends) -> dict:
@@ -138,18 +148,21 @@ def bench_size(atoms, args, backends) -> dict:
     for name in backends:
         if name == "brute" and n > args.max_brute:
             continue
-        t, graph = timed(
-            lambda name=name: radius_graph(
-                pos, args.cutoff, cell=cell[None], pbc=pbc, backend=name
-            ),
-            args.repeats,
-        )
+
+        def search(name=name, sort=False):
+            return radius_graph(pos, args.cutoff, cell=cell[None], pbc=pbc, backend=name, sort=sort)
+
+        t, graph = timed(search, args.repeats)
         if graph[0].shape[1] != row["pairs"]:
             raise RuntimeError(f"{name}: {graph[0].shape[1]} edges, vesin {row['pairs']}")
-        first = first or graph  # every backend must return the very same tensors
-        if not (torch.equal(graph[0], first[0]) and torch.equal(graph[1], first[1])):
-            raise RuntimeError(f"{name}: edges differ from {backends[0]}'s")
         row["times"][name] = t
+        ordered = search(sort=True)
+        first = first or ordered  # every backend must return the very same sorted tensors
+        if not (torch.equal(ordered[0], first[0]) and torch.equal(ordered[1], first[1])):
+            raise RuntimeError(f"{name}: sorted edges differ from the first backend's")
+    t, _ = timed(lambda: radius_graph(pos, args.cutoff, cell=cell[None], pbc=pbc, sort=True),
+                 args.repeats)  # fmt: skip
+    row["times"]["auto_sorted"] = t
     if not args.no_ase and n <= args.max_ase:
         t, (i,) = timed(
             lambda: (neighbor_list("i", atoms, args.cutoff),), max(1, args.repeats // 2)
@@ -162,9 +175,11 @@ def bench_size(atoms, args, backends) -> dict:
 
 
 def bench_prune(pos, cell, pbc, args) -> dict:
-    """Times FlexibleRadiusGraph: the first call (search at r_max + cache), then pruning only."""
+    """Times pruning a cached r_max graph: the library's transform, and ``prune_edges``."""
     from torch_geometric.data import Data
 
+    from pyg_fcl import compute_edge_cutoff
+    from pyg_fcl.neighbors import compact_shift, length_lower_bound, prune_edges
     from pyg_fcl.transforms import FlexibleRadiusGraph
 
     gen = torch.Generator(device=pos.device).manual_seed(0)
@@ -174,35 +189,49 @@ def bench_prune(pos, cell, pbc, args) -> dict:
         u = torch.rand(pos.shape[0], generator=gen, device=pos.device, dtype=pos.dtype)
         return args.r_min + (args.cutoff - args.r_min) * u
 
-    def fresh():
-        return Data(pos=pos, cell=cell[None], pbc=pbc, cutoff=cutoffs())
-
-    t_build, _ = timed(lambda: transform(fresh()), max(1, args.repeats // 2))
-    data = transform(fresh())
+    data = transform(Data(pos=pos, cell=cell[None], pbc=pbc, cutoff=cutoffs()))
     samples = [cutoffs() for _ in range(args.repeats + 1)]
+    fast_samples = list(samples)
 
-    def prune():
+    def library():
         data.cutoff = samples.pop()
         return transform(data)
 
-    t_prune, out = timed(prune, args.repeats)
-    return {"build": t_build, "prune": t_prune, "edges_kept": int(out.edge_index.shape[1])}
+    t_library, out = timed(library, args.repeats)
+    # the cache as prune_edges wants it: float32 length bounds and compact shifts
+    edge_index, lengths = data.rmax_edge_index, data.rmax_edge_length
+    shift, bound = compact_shift(data.rmax_edge_shift), length_lower_bound(lengths)
+
+    def rule(c, e):
+        return compute_edge_cutoff(c, e, "mean")
+
+    def fast():
+        return prune_edges(edge_index, shift, lengths, fast_samples.pop(), rule, bound)
+
+    t_fast, kept = timed(fast, args.repeats)
+    if not torch.equal(kept[0], out.edge_index):
+        raise RuntimeError("prune_edges kept other edges than the library's pruning")
+    return {"library": t_library, "prune_edges": t_fast, "edges_kept": int(kept[0].shape[1])}
 
 
-def print_table(rows: list[dict], names: list[str]) -> None:
-    cols = ["vesin_direct", "vesin_half"] + names + ["ase"]
+def print_table(rows: list[dict], names: list[str], clock: str) -> None:
+    cols = ["vesin_direct", "vesin_half"] + names + ["auto_sorted", "ase"]
     head = ["atoms", "pairs"] + [f"{c} ms" for c in cols]
-    head += ["auto / vesin", "prune ms", "prune / search"]
+    head += ["auto / vesin", "sorted / vesin", "prune ms", "prune / search"]
+    head += ["prune_edges ms", "prune_edges / search"]
+    print(f"\n{clock} time")
     print("| " + " | ".join(head) + " |")
     print("|" + "---:|" * len(head))
     for row in rows:
-        t = row["times"]
+        t = {k: v[clock] for k, v in row["times"].items()}
         cells = [f"{row['atoms']}", f"{row['pairs']}"]
         cells += [f"{1e3 * t[c]:.1f}" if c in t else "-" for c in cols]
         auto = t.get("vesin", t.get("brute"))
         cells.append(f"{auto / t['vesin_direct']:.2f}")
-        prune = row["prune"]["prune"]
-        cells += [f"{1e3 * prune:.1f}", f"{prune / auto:.1%}"]
+        cells.append(f"{t['auto_sorted'] / t['vesin_direct']:.2f}")
+        for key in ("library", "prune_edges"):
+            prune = row["prune"][key][clock]
+            cells += [f"{1e3 * prune:.1f}", f"{prune / auto:.1%}"]
         print("| " + " | ".join(cells) + " |")
 
 
@@ -230,12 +259,14 @@ def main() -> None:
         f"{torch.get_num_threads()} torch threads, "
         f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, {platform.machine()}"
     )
-    print_table(rows, names)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    for clock in ("wall", "cpu"):
+        print_table(rows, names, clock)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         meta = {k: str(v) for k, v in vars(args).items()}
         meta.update(torch=torch.__version__, backends=names, platform=platform.platform())
-        meta.update(omp_wait_policy=os.environ["OMP_WAIT_POLICY"])
+        meta.update(omp_wait_policy=os.environ["OMP_WAIT_POLICY"], load_average=os.getloadavg())
         args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
         print(f"wrote {args.json}")
 
