@@ -61,7 +61,8 @@ class TrainConfig:
 
     Distillation (label-free, :mod:`pyg_fcl.train.teacher`): teacher: a pyg-fcl checkpoint
         path or ``"7net-0"``; it labels the training and validation structures once at its full
-        cutoff and the model trains against those labels (``None``: the structures' own labels).
+        cutoff (energy, forces, and stress when ``stress_weight > 0``) and the model trains
+        against those labels (``None``: the structures' own labels).
         teacher_batch_size: structures per teacher pass. teacher_cache: keep the labels in
         ``out_dir/teacher_labels_{train,val}.pt`` so that a resumed run does not recompute them.
 

@@ -288,6 +288,7 @@ def distillation_sets(
     cache: bool = True,
     write: bool = True,
     progress: bool = True,
+    compute_stress: bool = True,
 ) -> tuple[list[Data], list[Data] | None]:
     """Training and validation structures labelled by the teacher (what the Trainer trains on).
 
@@ -299,7 +300,7 @@ def distillation_sets(
         out_dir: the run's folder; with ``cache``, the labels are kept in
             ``out_dir/teacher_labels_{train,val}.pt`` and reused by a resumed run.
         batch_size (int): structures per teacher pass. write (bool): write the files (rank 0).
-        progress (bool): tqdm progress bars.
+        progress (bool): tqdm progress bars. compute_stress (bool): also label stress.
 
     Returns:
         tuple: the labelled training and validation structures (shallow copies).
@@ -319,6 +320,7 @@ def distillation_sets(
             write=write,
             batch_size=batch_size,
             progress=progress,
+            compute_stress=compute_stress,
             desc=f"teacher labels ({name})",
         )
         sets.append(with_teacher_labels(structures, labels))
