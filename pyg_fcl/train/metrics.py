@@ -12,7 +12,7 @@ from typing import Any
 
 from .._atomic import atomic_write_text
 
-__all__ = ["flatten_record", "write_metrics"]
+__all__ = ["flatten_record", "write_metrics", "epoch_line"]
 
 
 def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -45,3 +45,21 @@ def write_metrics(out_dir: str | os.PathLike, history: list[dict], header: dict)
     for row in rows:
         writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
     atomic_write_text(out / "metrics.csv", buffer.getvalue())
+
+
+def epoch_line(record: dict[str, Any], epochs: int) -> str:
+    """The one-line summary printed after every epoch: train loss, and the validation errors at
+    each validation cutoff (meV/atom, meV/Å) with the pairs per atom."""
+    where = f"epoch {record['epoch']}/{epochs}" + (" (partial)" if record["partial_epoch"] else "")
+    parts = [f"{where}, step {record['global_step']}: train loss {record['train']['loss']:.4g}"]
+    for cutoff, result in (record.get("val") or {}).items():
+        m = result["overall"]
+        text = f"val @ {cutoff} Å:"
+        if m.get("energy_rmse") is not None:
+            text += f" E RMSE {1000 * m['energy_rmse']:.1f} meV/atom"
+        if m.get("forces_rmse") is not None:
+            text += f" F RMSE {1000 * m['forces_rmse']:.1f} meV/Å"
+        if m.get("pairs_per_atom") is not None:
+            text += f" ({m['pairs_per_atom']:.1f} pairs/atom)"
+        parts.append(text)
+    return " | ".join(parts)

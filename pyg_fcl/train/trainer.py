@@ -23,8 +23,9 @@ from .distributed import init_distributed
 from .ema import ExponentialMovingAverage
 from .loggers import MetricLoggers
 from .losses import TERMS, combine_loss, loss_terms
-from .metrics import write_metrics
+from .metrics import epoch_line, write_metrics
 from .normalization import fit_energy_normalization
+from .safety import GracefulStop, TrainingInterrupted
 from .schedule import lr_factor
 from .teacher import distillation_sets
 
@@ -390,6 +391,10 @@ class Trainer:
         }
         self.history.append(record)
         self.loggers.log_validation(record)
+        if self.ctx.is_main:
+            from tqdm.auto import tqdm
+
+            tqdm.write(epoch_line(record, self.cfg.epochs))
         improved = score < self.best_score
         if improved:
             self.best_score = score
@@ -406,6 +411,8 @@ class Trainer:
 
         Raises:
             NonFiniteLossError: a NaN/Inf loss or gradient (names the step and structures).
+            TrainingInterrupted: SIGINT (Ctrl-C) or SIGTERM; ``last.pt`` was saved after the
+                step in progress, so ``resume_from`` continues the run exactly.
         """
         cfg, ctx = self.cfg, self.ctx
         bar = None
@@ -420,6 +427,7 @@ class Trainer:
                 dynamic_ncols=True,
             )
         start = time.perf_counter()
+        stop = GracefulStop().__enter__()  # SIGINT/SIGTERM: finish the step, save, then stop
         try:
             while self.epoch < cfg.epochs and self.global_step < self.total_steps:
                 batches = epoch_batches(
@@ -445,6 +453,11 @@ class Trainer:
                         )
                     if cfg.checkpoint_every and self.global_step % cfg.checkpoint_every == 0:
                         self.save("last.pt")
+                    if self._stop_requested(stop):
+                        saved = self.save("last.pt")  # a resume continues bit-exactly from here
+                        raise TrainingInterrupted(
+                            stop.signal_name or "SIGINT", saved, self.global_step
+                        )
                 partial = self.step_in_epoch < len(batches)
                 if not partial:
                     self.epoch += 1
@@ -454,10 +467,18 @@ class Trainer:
                 if partial:
                     break
         finally:
+            stop.__exit__(None, None, None)
             if bar is not None:
                 bar.close()
             self.loggers.close()
         return self.history
+
+    def _stop_requested(self, stop: GracefulStop) -> bool:
+        """Whether any process got SIGINT/SIGTERM (all processes stop at the same step)."""
+        if not self.ctx.enabled:
+            return stop.requested
+        flag = torch.tensor([1.0 if stop.requested else 0.0], device=self.ctx.device)
+        return float(self.ctx.all_reduce(flag).sum()) > 0
 
     def deploy_model(self) -> FCLModel:
         """The model with the EMA weights copied in (what ``best.pt``/``last.pt`` hold)."""
