@@ -15,9 +15,15 @@ request as JSON. The two models' steps alternate, so both see the same machine l
 machine may be shared). ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` lets that e3nn import under
 torch >= 2.6.
 
+With ``--fcl-range R_MIN R_MAX`` FCL-MACE also runs with per-atom cutoffs drawn uniformly in
+that range (mean edge rule; no mace-torch counterpart): the degrees of such a graph differ from
+atom to atom, and the row shows whether its time still follows its pair count, i.e. lies on the
+line fitted through the global-cutoff rows (``fcl_time_over_fit``; 1.0 = on the line).
+
 Usage::
 
     python benchmarks/model_step.py                      # both structures, 3/4/5/6 Å
+    python benchmarks/model_step.py --skip-mace --fcl-range 3 6   # FCL-MACE only, + U[3, 6] Å
     python benchmarks/model_step.py --structures benzene --cutoffs 4 6 --repeats 2
     python benchmarks/model_step.py --json out/model_step.json
 """
@@ -42,7 +48,7 @@ from ase import Atoms
 from ase.build import molecule
 from scipy.spatial.transform import Rotation
 
-from pyg_fcl import FlexibleRadiusGraph, atoms_to_data, radius_graph
+from pyg_fcl import FlexibleRadiusGraph, atoms_to_data, compute_edge_cutoff, radius_graph
 from pyg_fcl_models import FCLMACE
 
 ROOT = Path(__file__).resolve().parent
@@ -206,12 +212,12 @@ def cases_for(atoms: Atoms, cutoffs: list[float], r_max: float) -> tuple[dict, d
     return data, blob
 
 
-def fcl_case(model: FCLMACE, data, cutoff: float):
-    """The structure with a global cutoff and its ``r_max`` search cached on it (as a DataLoader
-    transform or the calculator provides it): the timed step prunes the cached graph, as
-    mace-torch gets a prebuilt pair list."""
+def fcl_case(model: FCLMACE, data, cutoff: float | torch.Tensor):
+    """The structure with a global (or per-atom ``[N]``) cutoff and its ``r_max`` search cached on
+    it (as a DataLoader transform or the calculator provides it): the timed step prunes the cached
+    graph, as mace-torch gets a prebuilt pair list."""
     d = data.clone()
-    d.cutoff = torch.full((d.num_nodes,), cutoff, dtype=model.dtype)
+    d.cutoff = torch.as_tensor(cutoff, dtype=model.dtype).expand(d.num_nodes).clone()
     d.pos = d.pos.to(model.dtype)
     d.cell = d.cell.to(model.dtype)
     return FlexibleRadiusGraph(model.r_max, edge_rule=model.edge_rule)(d)
@@ -222,6 +228,31 @@ def fcl_step(model: FCLMACE, d) -> float:
     out = model(d)
     float(out["forces"].sum())
     return time.perf_counter() - t0
+
+
+def per_atom_row(model: FCLMACE, data, name: str, args) -> dict:
+    """FCL-MACE with per-atom cutoffs uniform in ``args.fcl_range`` (no mace-torch counterpart)."""
+    lo, hi = args.fcl_range
+    gen = torch.Generator().manual_seed(0)
+    cutoff = lo + (hi - lo) * torch.rand(data.num_nodes, generator=gen, dtype=torch.float64)
+    d = fcl_case(model, data, cutoff.clamp(max=model.r_max))
+    edge_cutoff = compute_edge_cutoff(d.cutoff, d.rmax_edge_index, model.edge_rule)
+    pairs = int((d.rmax_edge_length < edge_cutoff).sum())
+    times = [fcl_step(model, d) for _ in range(args.warmup + args.repeats)][args.warmup :]
+    row = {
+        "structure": name,
+        "cutoff": None,
+        "per_atom_cutoffs": [lo, hi],
+        "pairs_per_atom": pairs / data.num_nodes,
+        "fcl_mace_s": statistics.median(times),
+        "fcl_mace_times_s": times,
+    }
+    print(
+        f"{name:<22} r=U[{lo:.1f}, {hi:.1f}] Å  pairs/atom {row['pairs_per_atom']:6.1f}  "
+        f"FCL-MACE {row['fcl_mace_s']:.3f} s",
+        flush=True,
+    )
+    return row
 
 
 def linear_fit(x: list[float], y: list[float]) -> dict:
@@ -252,6 +283,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--venv", type=Path, default=ROOT / ".venv-mace")
     p.add_argument("--skip-mace", action="store_true", help="time FCL-MACE only")
+    p.add_argument(
+        "--fcl-range",
+        nargs=2,
+        type=float,
+        metavar=("R_MIN", "R_MAX"),
+        help="also time FCL-MACE with per-atom cutoffs uniform in [R_MIN, R_MAX] (seed 0)",
+    )
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -297,6 +335,8 @@ def main(argv: list[str] | None = None) -> dict:
                 avg_num_neighbors=args.avg_num_neighbors,
                 dtype=args.dtype,
             ).eval()
+            # inference, as mace-torch's compute_force=True, training=False: no second-order graph
+            model.requires_grad_(False)
             for case in blob["cases"]:
                 d = fcl_case(model, data, case["cutoff"])
                 ours, theirs = [], []
@@ -325,17 +365,28 @@ def main(argv: list[str] | None = None) -> dict:
                     line += f"  mace-torch {row['mace_torch_s']:.3f} s  ratio {row['ratio']:.2f}"
                 rows.append(row)
                 print(line, flush=True)
+            if args.fcl_range:
+                rows.append(per_atom_row(model, data, blob["name"], args))
     finally:
         if worker:
             worker.close()
         tmp.cleanup()
     fits = {}
     for name in {r["structure"] for r in rows}:
-        sel = [r for r in rows if r["structure"] == name]
+        sel = [r for r in rows if r["structure"] == name and "per_atom_cutoffs" not in r]
         x = [r["pairs_per_atom"] for r in sel]
         fits[name] = {"fcl_mace": linear_fit(x, [r["fcl_mace_s"] for r in sel])}
         if all("mace_torch_s" in r for r in sel):
             fits[name]["mace_torch"] = linear_fit(x, [r["mace_torch_s"] for r in sel])
+        for r in rows:  # per-atom cutoffs: time against the global-cutoff line at the same pairs
+            if r["structure"] == name and "per_atom_cutoffs" in r:
+                fit = fits[name]["fcl_mace"]
+                expected = fit["a_s"] + fit["b_s_per_pair_per_atom"] * r["pairs_per_atom"]
+                r["fcl_time_over_fit"] = r["fcl_mace_s"] / expected
+                print(
+                    f"{name:<22} per-atom U{r['per_atom_cutoffs']} Å: "
+                    f"{r['fcl_time_over_fit']:.2f}x the global-cutoff line at its pairs"
+                )
     result = {
         "settings": settings,
         "machine": {
