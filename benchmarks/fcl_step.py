@@ -13,7 +13,10 @@ two kinds of steps alternate, so both see the same machine load; each kind's med
 with its pairs per atom and the share of the per-receiver layout's slots that hold an edge.
 
 The issue's target: the FCL step time follows its pair count (``time ratio <= 0.5`` at a pair
-ratio of ~0.43, ``r_min`` 2.5, ``r_max`` 5 Å).
+ratio of ~0.43, ``r_min`` 2.5, ``r_max`` 5 Å). ``--compare-single-block`` also times both kinds
+with the previous layout (every receiver padded to the batch's largest degree, one block), in the
+same run. Times are wall-clock and CPU time of the process (all threads; steadier on a shared
+machine).
 
 Examples:
     python benchmarks/fcl_step.py                          # defaults, table on stdout
@@ -63,6 +66,11 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=12, help="timed steps of each kind")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", action="store_true", help="print the top ops of one FCL step")
+    p.add_argument(
+        "--compare-single-block",
+        action="store_true",
+        help="also time both kinds with every receiver padded to the largest degree",
+    )
     p.add_argument("--json", type=Path, help="write the results to this JSON file")
     return p.parse_args(argv)
 
@@ -121,10 +129,14 @@ def layout_stats(batch, cutoff: torch.Tensor, r_max: float) -> dict:
     }
 
 
-def train_step(model, optimizer, batch, cutoff: torch.Tensor) -> float:
-    """One timed step: forward with forces, energy + force loss, backward, Adam."""
+def train_step(model, optimizer, batch, cutoff: torch.Tensor) -> tuple[float, float]:
+    """One timed step: forward with forces, energy + force loss, backward, Adam.
+
+    Returns:
+        tuple[float, float]: wall-clock and process CPU time (s).
+    """
     batch.cutoff = cutoff
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     optimizer.zero_grad(set_to_none=True)
     out = model(batch)
     natoms = torch.bincount(batch.batch, minlength=batch.num_graphs).to(out["energy"].dtype)
@@ -132,7 +144,7 @@ def train_step(model, optimizer, batch, cutoff: torch.Tensor) -> float:
     loss = loss + (out["forces"] - batch.forces.to(out["forces"].dtype)).square().mean()
     loss.backward()
     optimizer.step()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -162,8 +174,15 @@ def main(argv: list[str] | None = None) -> dict:
             train_step(model, optimizer, batch, fcl_cutoff(batch))
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
-    times = {"static": [], "fcl": []}
-    stats = {"static": [], "fcl": []}
+    from pyg_fcl_models import convolution
+
+    layouts = {"": convolution.MAX_BUCKETS}
+    if args.compare_single_block:
+        layouts["single-block "] = 1
+    kinds = [(f"{tag}{kind}", n) for tag, n in layouts.items() for kind in ("static", "fcl")]
+    times = {name: [] for name, _ in kinds}
+    cpu = {name: [] for name, _ in kinds}
+    stats = {name: [] for name, _ in kinds}
     total = args.warmup + args.steps
     try:
         from tqdm import tqdm
@@ -172,24 +191,36 @@ def main(argv: list[str] | None = None) -> dict:
         def tqdm(x, **_):
             return x
 
-    for k in tqdm(range(total), desc="steps"):
-        batch = batches[k % len(batches)]
-        for kind, make in (("static", static_cutoff), ("fcl", fcl_cutoff)):
-            cutoff = make(batch)
-            t = train_step(model, optimizer, batch, cutoff)
-            if k >= args.warmup:
-                times[kind].append(t)
-                stats[kind].append(layout_stats(batch, cutoff, args.r_max))
+    default_buckets = convolution.MAX_BUCKETS
+    try:
+        for k in tqdm(range(total), desc="steps"):
+            batch = batches[k % len(batches)]
+            cutoffs = {"static": static_cutoff(batch), "fcl": fcl_cutoff(batch)}
+            for name, max_buckets in kinds:  # alternate: every kind sees the same load
+                convolution.MAX_BUCKETS = max_buckets
+                cutoff = cutoffs[name.split()[-1]]
+                wall, cpu_s = train_step(model, optimizer, batch, cutoff)
+                if k >= args.warmup:
+                    times[name].append(wall)
+                    cpu[name].append(cpu_s)
+                    stats[name].append(layout_stats(batch, cutoff, args.r_max))
+    finally:
+        convolution.MAX_BUCKETS = default_buckets
     result = {"kinds": {}}
-    for kind in times:
-        result["kinds"][kind] = {
-            "median_s": statistics.median(times[kind]),
-            "times_s": times[kind],
-            "pairs_per_atom": statistics.mean(s["pairs_per_atom"] for s in stats[kind]),
-            "slots_filled": statistics.mean(s["slots_filled"] for s in stats[kind]),
+    for name in times:
+        result["kinds"][name] = {
+            "median_s": statistics.median(times[name]),
+            "median_cpu_s": statistics.median(cpu[name]),
+            "times_s": times[name],
+            "cpu_s": cpu[name],
+            "pairs_per_atom": statistics.mean(s["pairs_per_atom"] for s in stats[name]),
+            "slots_filled": statistics.mean(s["slots_filled"] for s in stats[name]),
         }
+    for tag in layouts:
+        st, fc = result["kinds"][f"{tag}static"], result["kinds"][f"{tag}fcl"]
+        result[f"{tag}time_ratio".replace(" ", "_")] = fc["median_s"] / st["median_s"]
+        result[f"{tag}cpu_ratio".replace(" ", "_")] = fc["median_cpu_s"] / st["median_cpu_s"]
     st, fc = result["kinds"]["static"], result["kinds"]["fcl"]
-    result["time_ratio"] = fc["median_s"] / st["median_s"]
     result["pair_ratio"] = fc["pairs_per_atom"] / st["pairs_per_atom"]
     atoms = statistics.mean(b.num_nodes for b in batches)
     print(
@@ -199,14 +230,19 @@ def main(argv: list[str] | None = None) -> dict:
         f"{args.threads} threads, cutoffs U[{args.r_min}, {args.r_max}] Å vs {args.r_max} Å, "
         f"median of {args.steps} steps each, load average {os.getloadavg()[0]:.1f}"
     )
-    print("| step | ms | pairs/atom | layout slots filled |")
-    print("|---|---:|---:|---:|")
-    for kind, row in result["kinds"].items():
+    print("| step | wall ms | CPU ms | pairs/atom | layout slots filled |")
+    print("|---|---:|---:|---:|---:|")
+    for name, row in result["kinds"].items():
         print(
-            f"| {kind} | {1e3 * row['median_s']:.0f} | {row['pairs_per_atom']:.1f} | "
-            f"{row['slots_filled']:.0%} |"
+            f"| {name} | {1e3 * row['median_s']:.0f} | {1e3 * row['median_cpu_s']:.0f} | "
+            f"{row['pairs_per_atom']:.1f} | {row['slots_filled']:.0%} |"
         )
-    print(f"FCL / static: time {result['time_ratio']:.2f}x at {result['pair_ratio']:.2f}x pairs")
+    for tag in layouts:
+        key = tag.replace(" ", "_")
+        print(
+            f"{tag}FCL / static: wall {result[key + 'time_ratio']:.2f}x, CPU "
+            f"{result[key + 'cpu_ratio']:.2f}x at {result['pair_ratio']:.2f}x pairs"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         meta = {k: str(v) for k, v in vars(args).items()}

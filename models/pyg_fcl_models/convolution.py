@@ -39,10 +39,12 @@ from torch import Tensor, nn
 
 __all__ = ["Neighborhood", "ChannelwiseConvolution"]
 
-# Layout cost of one more bucket, in slots: one more small matrix product per path and layer
-# (forward, backward and double backward), ~10 us each on a CPU, against ~0.1-0.2 us per slot.
-_BUCKET_COST_SLOTS = 64
-_MAX_BUCKETS = 8
+#: Layout cost of one more bucket, in slots: one more small matrix product per path and layer
+#: (forward, backward and double backward), ~10 us each on a CPU, against ~0.1-0.2 us per slot.
+BUCKET_COST_SLOTS = 64.0
+#: Most buckets per layout (``1``: every receiver padded to the largest degree). Read at call
+#: time, so it can be changed for a comparison (``benchmarks/fcl_step.py --compare-single-block``).
+MAX_BUCKETS = 8
 
 
 def _choose_buckets(degree: np.ndarray, bucket_cost: float, max_buckets: int) -> list:
@@ -126,15 +128,21 @@ class Neighborhood:
         sender: Tensor,
         receiver: Tensor,
         num_nodes: int,
-        bucket_cost: float = _BUCKET_COST_SLOTS,
-        max_buckets: int = _MAX_BUCKETS,
+        bucket_cost: float | None = None,
+        max_buckets: int | None = None,
     ) -> Neighborhood:
         """Args:
         sender, receiver (Tensor): ``[num_edges]`` node indices ``j`` and ``i``.
         num_nodes (int): number of nodes.
-        bucket_cost (float): slots one more bucket must save to be used.
-        max_buckets (int): most buckets (1: pad every receiver to the largest degree).
+        bucket_cost (float, optional): slots one more bucket must save to be used (default
+            :data:`BUCKET_COST_SLOTS`).
+        max_buckets (int, optional): most buckets, ``1`` pads every receiver to the largest
+            degree (default :data:`MAX_BUCKETS`).
         """
+        bucket_cost = BUCKET_COST_SLOTS if bucket_cost is None else float(bucket_cost)
+        max_buckets = MAX_BUCKETS if max_buckets is None else int(max_buckets)
+        if max_buckets < 1:
+            raise ValueError(f"Neighborhood: max_buckets must be >= 1, got {max_buckets}")
         device = receiver.device
         num_edges = receiver.numel()
         counts = torch.bincount(receiver, minlength=num_nodes)
