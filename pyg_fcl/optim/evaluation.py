@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from ..data import CutoffSpec
 from ..evaluate import evaluate
+from ..graph import CutoffSpec
 
 __all__ = ["evaluate_cutoffs"]
 

@@ -26,11 +26,12 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 
 from ..cost import DifferentiableCostModel
-from ..data import CutoffSpec
+from ..graph import CutoffSpec
 from ..transforms import FlexibleRadiusGraph
 from .evaluation import evaluate_cutoffs
 from .parametrization import CutoffParametrization, make_parametrization
-from .pareto import ParetoFront, ParetoPoint
+from .pareto import ParetoFront
+from .sweep import cover, pareto_sweep, scan_global
 
 __all__ = ["CutoffOptimizer", "OptimizationResult", "frozen_second_order"]
 
@@ -332,63 +333,16 @@ class CutoffOptimizer:
             self.model, self.structures if structures is None else structures, cutoffs
         )
 
-    def _best_start(self, starts: list, lam: float) -> list[float] | None:
-        """The candidate start with the lowest full objective at ``lam``."""
-        if len(starts) == 1:
-            return starts[0]
-        scores = []
-        for values in starts:
-            param = self.parametrization()
-            if values is not None:
-                param.set_values(values)
-            scores.append(float(self.full_objective(param, lam)[0].detach()))
-        best = min(range(len(starts)), key=scores.__getitem__)
-        if self.progress is not None:
-            which = "initial cutoffs" if best == 0 else f"result {best} of this sweep"
-            self.progress(f"lambda={lam:g}: warm start from {which} (objective {scores[best]:.5f})")
-        return starts[best]
-
+    # ------------------------------------------------------------------ sweeps (optim/sweep.py)
     def cover(self, spec: CutoffSpec, structures: Sequence[Data]) -> CutoffSpec:
-        """Give elements of ``structures`` that a per-element ``spec`` lacks the cutoff ``r_max``.
-
-        Elements absent from the target structures got no gradient; ``r_max`` is the model's
-        own trained default for them. The filled elements are listed in ``meta["filled"]``.
-        """
-        if spec.kind != "element":
-            return spec
-        present = {int(z) for s in structures for z in s.z.tolist()}
-        missing = sorted(present - set(spec.elements))
-        if not missing:
-            return spec
-        elements = {**spec.elements, **{z: self.r_max for z in missing}}
-        meta = {**spec.meta, "filled": missing}
-        return CutoffSpec.from_elements(
-            elements, edge_rule=spec.edge_rule, r_max=spec.r_max, meta=meta
-        )
+        """See :func:`~pyg_fcl.optim.sweep.cover`."""
+        return cover(spec, structures, self.r_max)
 
     def scan_global(
         self, cutoffs: Sequence[float], structures: Sequence[Data] | None = None
     ) -> list[dict]:
-        """Brute-force baseline: hard-pruned evaluation at each global cutoff.
-
-        Args:
-            cutoffs (list[float]): global cutoffs (Å), each in ``(0, r_max]``.
-            structures: evaluation structures (default: the target structures).
-
-        Returns:
-            list[dict]: ``{"cutoff": c, **evaluate(c)}`` per cutoff.
-        """
-        out = []
-        for c in cutoffs:
-            if not 0 < float(c) <= self.r_max:
-                raise ValueError(f"global cutoff {c} is not in (0, r_max={self.r_max}]")
-            out.append({"cutoff": float(c), **self.evaluate(float(c), structures)})
-            if self.progress is not None:
-                self.progress(
-                    f"global {float(c):.2f} A: {out[-1]['pairs_per_atom']:.1f} pairs/atom, "
-                    f"force RMSE {out[-1]['forces_rmse']:.4f} eV/A"
-                )
-        return out
+        """Brute-force baseline, see :func:`~pyg_fcl.optim.sweep.scan_global`."""
+        return scan_global(self, cutoffs, structures)
 
     def pareto(
         self,
@@ -397,53 +351,6 @@ class CutoffOptimizer:
         global_cutoffs: Sequence[float] = (),
         warm_start: bool = True,
     ) -> ParetoFront:
-        """Optimize at every ``lambda`` and evaluate each result with hard pruning.
-
-        Args:
-            lambdas (list[float]): cost weights.
-            eval_structures: structures to evaluate on (default: the target structures; pass
-                held-out frames to measure transfer).
-            global_cutoffs (list[float]): global cutoffs to scan as the baseline.
-            warm_start (bool): start each ``lambda`` from whichever of the initial cutoffs and
-                the earlier lambdas' results has the lowest objective at this ``lambda`` (on
-                the target structures), so a later run never ends worse than an earlier
-                result it could have started from. The objective is not convex in the
-                cutoffs; without this, small lambdas often stall in a local minimum.
-
-        Returns:
-            ParetoFront: one point per ``lambda`` (cutoffs, pairs per atom and force RMSE, each
-            also at ``r_max``), plus the global scan.
-        """
-        rmax = self.evaluate(None, eval_structures)
-        scan = self.scan_global(global_cutoffs, eval_structures) if global_cutoffs else []
-        points = []
-        starts: list[list[float] | None] = [None]
-        for lam in lambdas:
-            start = self._best_start(starts, float(lam)) if warm_start else None
-            result = self.optimize(float(lam), start)
-            starts.append(result.values)
-            spec = self.cover(result.spec, eval_structures or ())
-            evaluation = self.evaluate(spec, eval_structures)
-            points.append(ParetoPoint(float(lam), spec, evaluation, rmax, result.history))
-            if self.progress is not None:
-                self.progress(
-                    f"lambda={lam:g}: {evaluation['pairs_per_atom']:.1f} pairs/atom "
-                    f"(r_max {rmax['pairs_per_atom']:.1f}), force RMSE "
-                    f"{evaluation['forces_rmse']:.4f} (r_max {rmax['forces_rmse']:.4f}) eV/A"
-                )
-        settings = {
-            "per": self.per,
-            "reference": self.reference,
-            "cost": self.cost.kind,
-            "tau": self.cost.tau,
-            "lr": self.lr,
-            "epochs": self.epochs,
-            "init": self.init,
-            "batch_size": self.batch_size,
-            "warm_start": warm_start,
-            "r_min": self.r_min,
-            "r_max": self.r_max,
-            "edge_rule": self.edge_rule,
-            "label": f"per {self.per}, cost {self.cost.kind}",
-        }
-        return ParetoFront(points, rmax, scan, settings)
+        """The λ sweep: optimize at every ``lambda``, evaluate with hard pruning (see
+        :func:`~pyg_fcl.optim.sweep.pareto_sweep`)."""
+        return pareto_sweep(self, lambdas, eval_structures, global_cutoffs, warm_start)

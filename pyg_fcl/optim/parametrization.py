@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ..data import CutoffSpec
+from ..graph import CutoffSpec
 
 __all__ = [
     "CutoffParametrization",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._atomic import atomic_write_text, read_json
-from ..data import CutoffSpec
+from ..graph import CutoffSpec
 
 __all__ = ["ParetoPoint", "ParetoFront", "PARETO_FORMAT"]
 
@@ -116,6 +116,19 @@ class ParetoFront:
         ok = [s for s in self.global_scan if s["forces_rmse"] <= best * (1 + tolerance)]
         return min(ok, key=lambda s: s["pairs_per_atom"])
 
+    def non_monotonic(self, tolerance: float = 1e-3) -> list[str]:
+        """Pairs of points where a larger ``lambda`` (a higher price on cost) gave *more* pairs
+        per atom: the optimizer did not converge there. One message per such pair."""
+        pts = sorted(self.points, key=lambda p: p.lam)
+        issues = []
+        for low, high in zip(pts, pts[1:]):
+            if high.pairs_per_atom > low.pairs_per_atom * (1 + tolerance):
+                issues.append(
+                    f"lambda {high.lam:g} gives more pairs per atom ({high.pairs_per_atom:.2f}) "
+                    f"than the smaller lambda {low.lam:g} ({low.pairs_per_atom:.2f})"
+                )
+        return issues
+
     def table(self) -> str:
         """A plain-text table: λ, pairs per atom, reduction, force RMSE, relative increase."""
         base_p, base_f = self.rmax["pairs_per_atom"], self.rmax["forces_rmse"]
@@ -201,6 +214,14 @@ class ParetoFront:
         for label, front in fronts:
             pts = sorted(front.points, key=lambda p: p.pairs_per_atom)
             ax.plot([p.pairs_per_atom for p in pts], [p.force_rmse for p in pts], "o-", label=label)
+            for p in pts:
+                ax.annotate(
+                    f"λ={p.lam:.0e}",
+                    (p.pairs_per_atom, p.force_rmse),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=7,
+                )
         ax.plot(
             [self.rmax["pairs_per_atom"]], [self.rmax["forces_rmse"]], "k*", ms=12, label="r_max"
         )
