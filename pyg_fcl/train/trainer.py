@@ -25,6 +25,7 @@ from .loggers import MetricLoggers
 from .losses import TERMS, combine_loss, loss_terms
 from .metrics import epoch_line, write_metrics
 from .normalization import fit_energy_normalization
+from .prefetch import Prefetcher
 from .safety import GracefulStop, TrainingInterrupted
 from .schedule import lr_factor
 from .teacher import distillation_sets
@@ -134,6 +135,7 @@ class Trainer:
         keep = cfg.cache_graphs
         self.train_set = GraphCache(train, model.r_max, model.edge_rule, keep=keep)
         self.val_set = GraphCache(val, model.r_max, model.edge_rule, keep=keep) if val else None
+        self.prefetch = Prefetcher(self.train_set)  # on-disk data: next batch read during a step
         self.assigner = CutoffAssigner(
             cfg.fixed_cutoff, self.r_min, self.r_max, cfg.sampler_mode, cfg.p_rmax, cfg.seed
         )
@@ -270,7 +272,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ steps
     def _batch(self, indices: list[int]) -> Batch:
-        items = [self.assigner(self.train_set[i], self.epoch, i) for i in indices]
+        read = self.prefetch.get(indices)
+        items = [self.assigner(data, self.epoch, i) for data, i in zip(read, indices)]
         return Batch.from_data_list(items).to(self.ctx.device)
 
     def _guard(self, value: torch.Tensor, what: str, batch: Batch, indices: list[int]) -> None:
@@ -439,6 +442,8 @@ class Trainer:
                     ctx.world_size,
                 )
                 while self.step_in_epoch < len(batches) and self.global_step < self.total_steps:
+                    if self.step_in_epoch + 1 < len(batches):
+                        self.prefetch.schedule(batches[self.step_in_epoch + 1])
                     loss = self._train_step(batches[self.step_in_epoch])
                     self.step_in_epoch += 1
                     self.global_step += 1
@@ -471,6 +476,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
             self.loggers.close()
+            self.prefetch.clear()
         return self.history
 
     def _stop_requested(self, stop: GracefulStop) -> bool:

@@ -93,7 +93,8 @@ def _check_ddp_result(out: Path, reference: dict) -> None:
             for batch in epoch_batches(10, 4, 3, epoch, rank, 2)  # seed 3: train_worker.config
             for i in batch
         ]
-        assert log["reads"] == expected, rank
+        # (in any order: the next batch is read in a background thread during a step)
+        assert sorted(log["reads"]) == sorted(expected), rank
 
 
 @pytest.fixture(scope="module")
