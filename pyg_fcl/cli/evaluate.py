@@ -31,7 +31,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", required=True, help="pyg-fcl checkpoint (e.g. runs/x/best.pt)")
-    p.add_argument("--data", nargs="+", required=True, help="extxyz files or MAD directories")
+    p.add_argument(
+        "--data", nargs="+", required=True, help="extxyz / packed .h5 files or MAD directories"
+    )
     group = p.add_mutually_exclusive_group()
     group.add_argument("--cutoff", type=float, help="one global cutoff (Å)")
     group.add_argument("--cutoffs", help="cutoffs JSON file (global, per element or per atom)")
