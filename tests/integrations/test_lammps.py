@@ -79,7 +79,7 @@ def test_nve_conserves_energy_with_per_element_cutoffs(tmp_path):
     driver.commands(
         "velocity all create 300 4 mom yes rot no dist gaussian\ntimestep 0.0005\n"
         "fix nve all nve\nvariable etot equal etotal\n"
-        f"fix et all ave/time 1 1 1 v_etot file {out}\nthermo 1000\nrun 1000"
+        f'fix et all ave/time 1 1 1 v_etot file {out} format " %.15g"\nthermo 1000\nrun 1000'
     )
     etot = np.loadtxt(out)[:, 1]
     assert etot.size == 1001
