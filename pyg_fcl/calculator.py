@@ -26,6 +26,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from torch import Tensor
 from torch_geometric.data import Data
 
+from .data.sanity import check_structure
 from .graph import CutoffsLike, CutoffSpec, RMaxGraph, load_cutoffs, resolve_cutoffs
 from .neighbors import radius_graph
 
@@ -185,6 +186,8 @@ class FCLCalculator(Calculator):
             Data: ``z``, ``pos``, ``cell`` ``[1, 3, 3]``, ``pbc`` ``[1, 3]``, ``batch``,
             ``cutoff`` ``[num_atoms]`` and the cached :class:`~pyg_fcl.graph.RMaxGraph`.
         """
+        if len(atoms) == 0:
+            raise ValueError("FCLCalculator: the structure has no atoms")
         pos = torch.as_tensor(atoms.positions, dtype=self.dtype, device=self.device)
         cell = torch.as_tensor(np.asarray(atoms.cell[:]), dtype=self.dtype, device=self.device)
         cell = cell.reshape(1, 3, 3)
@@ -194,6 +197,8 @@ class FCLCalculator(Calculator):
         # cached graph only need to reach that (plus the skin), not r_max.
         reach = float(cutoff.max()) if cutoff.numel() else self.r_max
         if self._needs_rebuild(atoms, reach + self.skin):
+            # non-finite positions, overlapping atoms, absurd density: a clear error, not NaN
+            check_structure(atoms.positions, np.asarray(atoms.cell[:]), atoms.pbc, where="atoms")
             self._build(atoms, pos, cell, pbc, reach + self.skin)
         periodic = bool(pbc.any())
         rmax = RMaxGraph.from_pairs(

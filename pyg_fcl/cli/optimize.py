@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+
+from ._common import add_extrapolation_flag, allow_extrapolation
+from ._types import nonnegative_float, positive_float, positive_int
 
 _EXAMPLES = """examples:
   # per-element cutoffs (the paper's), against DFT labels, five lambdas
@@ -36,7 +40,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--index", default=":", help="frames to optimize on (ASE syntax)")
     parser.add_argument("--eval-data", help="structures to evaluate on (default: --data)")
     parser.add_argument("--eval-index", help="frames to evaluate on (default: same as --index)")
-    parser.add_argument("--lambdas", type=float, nargs="+", required=True, help="cost weights")
+    parser.add_argument(
+        "--lambdas", type=nonnegative_float, nargs="+", required=True, help="cost weights"
+    )
     parser.add_argument(
         "--per",
         choices=("element", "atom", "global"),
@@ -56,20 +62,55 @@ def add_parser(subparsers) -> None:
         default="pairs",
         help="smooth pairs per atom (default), mean r_c^3 (the paper's), or calibrated time",
     )
-    parser.add_argument("--tau", type=float, default=0.1, help="smooth-count width in Å")
-    parser.add_argument("--lr", type=float, default=0.2, help="Adam learning rate on theta")
-    parser.add_argument("--epochs", type=int, default=10, help="passes over the --data frames")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--tau", type=positive_float, default=0.1, help="smooth-count width in Å")
+    parser.add_argument(
+        "--lr", type=positive_float, default=0.2, help="Adam learning rate on theta"
+    )
+    parser.add_argument(
+        "--epochs", type=positive_int, default=10, help="passes over the --data frames"
+    )
+    parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument(
         "--init", type=float, help="initial cutoff in Å (default r_min + 0.75 (r_max - r_min))"
     )
-    parser.add_argument("--scan", type=float, nargs="*", default=(), help="global cutoffs to scan")
+    parser.add_argument(
+        "--scan", type=positive_float, nargs="*", default=(), help="global cutoffs to scan"
+    )
+    add_extrapolation_flag(parser)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--out", help="write the Pareto front JSON here")
-    parser.add_argument("--cutoffs-out", help="write the cutoffs of the first lambda here")
-    parser.add_argument("--plot", help="save force RMSE vs pairs per atom as PNG")
+    parser.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    parser.add_argument(
+        "--out",
+        help="write the Pareto front JSON here: every lambda's cutoffs; `pyg-fcl md/evaluate "
+        "--cutoffs FRONT.json --lambda L` use one of them",
+    )
+    parser.add_argument(
+        "--cutoffs-out",
+        help="also write the cutoffs of the FIRST --lambdas value here, as a plain cutoffs file "
+        "(for FCLCalculator(cutoffs=...) or --cutoffs of md/evaluate)",
+    )
+    parser.add_argument("--plot", help="save force RMSE vs pairs per atom (points labelled λ)")
     parser.set_defaults(run=run)
+
+
+def _check_has_edges(structures, model, source: str) -> None:
+    """Refuse before optimizing when no structure has a pair within r_max (nothing to prune)."""
+    from ..neighbors import radius_graph
+
+    for data in structures:
+        periodic = bool(data.pbc.any())
+        edge_index, _ = radius_graph(
+            data.pos,
+            model.r_max,
+            cell=data.cell if periodic else None,
+            pbc=data.pbc if periodic else None,
+        )
+        if edge_index.shape[1] > 0:
+            return
+    raise ValueError(
+        f"{source}: no pair of atoms lies within r_max = {model.r_max:g} Å in any of the "
+        f"{len(structures)} selected structure(s); there are no edges to optimize cutoffs for"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     model = load_model(args.model)
+    allow_extrapolation(model, args, "optimize")
     allow_missing = args.reference == "model"
     structures = read_structures(
         args.data,
@@ -92,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not structures:
         raise ValueError(f"{args.data}: no frames selected by --index {args.index!r}")
+    _check_has_edges(structures, model, args.data)
     eval_structures = None
     if args.eval_data or args.eval_index:
         eval_structures = read_structures(
@@ -120,9 +163,20 @@ def run(args: argparse.Namespace) -> int:
     front = optimizer.pareto(args.lambdas, eval_structures, global_cutoffs=args.scan)
     front.settings.update(model=os.fspath(args.model), data=os.fspath(args.data))
     print(front.table())
+    for issue in front.non_monotonic():
+        print(
+            f"pyg-fcl optimize: warning: {issue}: the optimization did not converge there (try "
+            "more --epochs, another --lr or --init)",
+            file=sys.stderr,
+        )
     if args.out:
         front.save(args.out)
         print(f"Pareto front written to {args.out}")
+        lam = front.points[0].lam
+        print(
+            f"  use a point: pyg-fcl md --model {args.model} --structure {args.data} "
+            f"--cutoffs {args.out} --lambda {lam:g}"
+        )
     if args.cutoffs_out:
         save_cutoffs(front.points[0].spec, args.cutoffs_out)
         print(f"cutoffs of lambda={front.points[0].lam:g} written to {args.cutoffs_out}")
