@@ -10,6 +10,8 @@ import argparse
 import json
 import time
 
+from ._types import positive_float, positive_int
+
 _EXAMPLES = """examples:
   pyg-fcl graph data/molcrys_x23/06_benzene.xyz --r-max 6
   pyg-fcl graph crystal.cif --r-max 7 --cutoffs 3.5 4 5 6 7 --repeat 2 2 2 --edge-rule receiver
@@ -27,17 +29,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("structure", help="any ASE-readable structure file (extxyz, cif, POSCAR, ...)")
     p.add_argument("--frame", type=int, default=0, help="frame index in the file (default 0)")
-    p.add_argument("--r-max", type=float, default=6.0, help="search radius in Å (default 6)")
+    p.add_argument(
+        "--r-max", type=positive_float, default=6.0, help="search radius in Å (default 6)"
+    )
     p.add_argument(
         "--cutoffs",
-        type=float,
+        type=positive_float,
         nargs="+",
         default=None,
         help="global cutoffs to prune to (default: 3, 4, ... up to r_max)",
     )
     p.add_argument(
         "--r-min",
-        type=float,
+        type=positive_float,
         default=None,
         help="lower bound of the random per-atom cutoffs (default r_max/2)",
     )
@@ -47,7 +51,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", help="neighbour backend (default auto)")
     p.add_argument(
         "--repeat",
-        type=int,
+        type=positive_int,
         nargs=3,
         default=(1, 1, 1),
         metavar=("NA", "NB", "NC"),
@@ -69,14 +73,14 @@ def _time(fn, repeat: int = 3) -> tuple[float, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import ase.io
     import torch
 
     from ..data import atoms_to_data
+    from ..data.read_errors import ase_read
     from ..graph import RMaxGraph
     from ..transforms import FlexibleRadiusGraph, PerAtomCutoffSampler
 
-    atoms = ase.io.read(args.structure, index=args.frame)
+    atoms = ase_read(args.structure, index=args.frame)
     if tuple(args.repeat) != (1, 1, 1):
         atoms = atoms.repeat(tuple(args.repeat))
     data = atoms_to_data(atoms, source=str(args.structure), frame=args.frame, dtype=torch.float64)
