@@ -21,7 +21,7 @@ from torch_geometric.data import Data
 
 from .packed_format import open_packed
 
-__all__ = ["PackedDataset"]
+__all__ = ["PackedDataset", "packed_parts"]
 
 _MAX_CACHED_STRINGS = 4096
 
@@ -133,6 +133,90 @@ class PackedDataset(Sequence):
         if self.indices is not None:
             labels = labels[self.indices]
         return self.subset(np.nonzero(keep_label[labels])[0], subset_names=canonical)
+
+    # ------------------------------------------------------------------ columns
+    def file_rows(self, positions: Iterable[int] | None = None) -> np.ndarray:
+        """File rows ``[len]`` of the given positions of this dataset (default: all of them)."""
+        if positions is None:
+            return np.arange(self.num_frames) if self.indices is None else self.indices
+        positions = np.asarray(positions, dtype=np.int64)
+        return positions if self.indices is None else self.indices[positions]
+
+    def _blocks(self, rows: np.ndarray, block: int = 16384):
+        """Contiguous blocks of the file holding ``rows``: ``(start, weight, frames, atoms,
+        owner)`` with ``weight [b]`` how often each frame is among ``rows`` and ``owner [a]``
+        the frame (within the block) of each atom."""
+        self._file()
+        weight = np.bincount(np.asarray(rows, dtype=np.int64), minlength=self.num_frames)
+        for start in range(0, self.num_frames, block):
+            w = weight[start : start + block]
+            if not w.any():
+                continue
+            frames = self._tables["frames"].read(start, len(w))
+            first = int(frames["atom_start"][0])
+            end = int(frames["atom_start"][-1]) + int(frames["num_atoms"][-1])
+            atoms = self._tables["atoms"].read(first, end - first)
+            owner = np.repeat(np.arange(len(w)), frames["num_atoms"])
+            yield start, w, frames, atoms, owner
+
+    def present_elements(self, rows: np.ndarray | None = None) -> list[int]:
+        """Sorted atomic numbers of the frames at file ``rows`` (reads only the ``z`` column)."""
+        if rows is None and self.indices is None:
+            return list(self.elements)
+        found = np.zeros(256, dtype=bool)
+        for _, w, _, atoms, owner in self._blocks(self.file_rows() if rows is None else rows):
+            found[atoms["z"][w[owner] > 0]] = True
+        return [int(z) for z in np.nonzero(found)[0]]
+
+    def label_blocks(self, elements: Sequence[int], rows: np.ndarray | None = None):
+        """Per block of frames: what an energy-normalisation fit needs, read as columns.
+
+        Values pass through this dataset's dtype (as ``self[i]`` returns them) before use.
+
+        Yields:
+            tuple: ``counts [b, k]`` (atoms of each of ``elements``), ``energy [b]``,
+            ``has_energy [b]`` (bool), ``weight [b]`` (multiplicity among ``rows``),
+            ``forces_sq [b]`` (sum of squared force components), ``has_forces [b]`` and
+            ``num_atoms [b]``.
+
+        Raises:
+            ValueError: a frame holds an element not in ``elements`` (names the file, the
+                frame's source and index in it).
+        """
+        elements = [int(z) for z in elements]
+        column = np.full(256, -1, dtype=np.int64)
+        column[elements] = np.arange(len(elements))
+        k = len(elements)
+        rows = self.file_rows() if rows is None else rows
+        for start, w, frames, atoms, owner in self._blocks(rows):
+            col = column[atoms["z"]]
+            bad = np.nonzero((col < 0) & (w[owner] > 0))[0]
+            if len(bad):
+                row = start + int(owner[bad[0]])
+                data = self._read(row)
+                where = f"{data.source!r} frame {int(data.frame)}"
+                raise ValueError(
+                    f"{self.path!r}, structure {row} ({where}) holds element "
+                    f"{int(atoms['z'][bad[0]])}, not in {elements}"
+                )
+            keep = col >= 0
+            flat = owner[keep] * k + col[keep]
+            counts = np.bincount(flat, minlength=len(w) * k).reshape(len(w), k).astype(float)
+            forces = self._as_dtype(atoms["forces"])
+            forces_sq = np.bincount(owner, weights=(forces**2).sum(axis=1), minlength=len(w))
+            yield (
+                counts,
+                self._as_dtype(frames["energy"]),
+                frames["has_energy"].astype(bool),
+                w,
+                forces_sq,
+                frames["has_forces"].astype(bool),
+                frames["num_atoms"].astype(np.int64),
+            )
+
+    def _as_dtype(self, array: np.ndarray) -> np.ndarray:
+        """float64 values rounded through this dataset's dtype (what ``self[i]`` holds)."""
+        return torch.as_tensor(np.ascontiguousarray(array)).to(self.dtype).double().numpy()
 
     # ------------------------------------------------------------------ reading
     def _file(self):
@@ -266,3 +350,30 @@ def _attach_graph(data: Data, edges: np.ndarray, radius: float) -> None:
     data.rmax_edge_shift = edge_shift
     data.rmax_edge_length = length
     data.rmax_graph_cutoff = torch.full((1,), radius, dtype=torch.float64)
+
+
+def packed_parts(dataset) -> list[tuple[PackedDataset, np.ndarray]] | None:
+    """``[(packed file, file rows)]`` behind a packed dataset or views of packed datasets.
+
+    ``None`` when any structure comes from elsewhere (then columns cannot be read directly).
+    """
+    from .views import ConcatStructures, IndexedStructures
+
+    if isinstance(dataset, PackedDataset):
+        return [(dataset, dataset.file_rows())]
+    if isinstance(dataset, ConcatStructures):
+        parts = [packed_parts(p) for p in dataset.parts]
+        return None if any(p is None for p in parts) else [x for p in parts for x in p]
+    if isinstance(dataset, IndexedStructures):
+        parts = packed_parts(dataset.base)
+        if parts is None:
+            return None
+        ends = np.cumsum([len(rows) for _, rows in parts])
+        which = np.searchsorted(ends, dataset.indices, side="right")
+        out = []
+        for k, (root, rows) in enumerate(parts):
+            local = dataset.indices[which == k] - (ends[k - 1] if k else 0)
+            if len(local):
+                out.append((root, rows[local]))
+        return out
+    return None

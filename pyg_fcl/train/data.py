@@ -11,7 +11,7 @@ import torch
 from torch_geometric.data import Data
 
 from ..data import normalize_subset, read_mad, read_structures
-from ..data.packed import PackedDataset
+from ..data.packed import PackedDataset, packed_parts
 from ..data.packed_format import is_packed_file
 from ..data.views import ConcatStructures, IndexedStructures, is_lazy
 from ..graph import RMaxGraph
@@ -112,13 +112,19 @@ def split_structures(
 def dataset_elements(*datasets: Sequence[Data]) -> list[int]:
     """Sorted atomic numbers present in the given datasets.
 
-    A dataset that knows its elements (a whole packed file) is not read.
+    A dataset that knows its elements (a whole packed file) is not read; views of packed files
+    read only the atomic numbers.
     """
     found: set[int] = set()
     for dataset in datasets:
         known = getattr(dataset, "elements", None)
         if known is not None and not isinstance(dataset, Data):
             found.update(int(z) for z in known)
+            continue
+        parts = packed_parts(dataset)
+        if parts is not None:  # views of packed files: read only the z column
+            for root, rows in parts:
+                found.update(root.present_elements(rows))
             continue
         for data in dataset:
             found.update(int(z) for z in data.z.unique())

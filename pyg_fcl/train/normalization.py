@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from torch_geometric.data import Data
 
+from ..data.packed import packed_parts
+
 __all__ = ["EnergyNormalization", "fit_energy_normalization"]
 
 
@@ -65,23 +67,29 @@ class _Sums:
         self.r_b, self.r_a = 0.0, np.zeros(k)
         self.r_bb, self.r_ab, self.r_aa = 0.0, np.zeros(k), np.zeros((k, k))
 
-    def add(self, a: np.ndarray, energy: float) -> None:
-        n = float(a.sum())
+    def add(self, a: np.ndarray, energy: np.ndarray, weight: np.ndarray | None = None) -> None:
+        """Add structures: counts ``a [m, k]``, energies ``[m]``, multiplicities ``[m]``."""
+        a, energy = np.atleast_2d(a), np.atleast_1d(np.asarray(energy, dtype=float))
+        w = np.ones(len(energy)) if weight is None else np.asarray(weight, dtype=float)
+        if not len(energy):
+            return
+        n = a.sum(axis=1)
+        inv = 1.0 / np.maximum(n, 1.0)
         if self.c is None:
-            self.c = energy / max(n, 1.0)
+            self.c = float(energy[0] * inv[0])
         b = energy - self.c * n
-        self.count += 1
-        self.gram += np.outer(a, a)
-        self.ab += a * b
-        self.an += a * n
-        self.b += b
-        self.n += n
-        w = 1.0 / max(n, 1.0)
-        self.r_b += b * w
-        self.r_a += a * w
-        self.r_bb += (b * w) ** 2
-        self.r_ab += a * (b * w * w)
-        self.r_aa += np.outer(a, a) * (w * w)
+        wa = a * w[:, None]
+        self.count += float(w.sum())
+        self.gram += wa.T @ a
+        self.ab += wa.T @ b
+        self.an += wa.T @ n
+        self.b += float(w @ b)
+        self.n += float(w @ n)
+        self.r_b += float(w @ (b * inv))
+        self.r_a += wa.T @ inv
+        self.r_bb += float(w @ (b * inv) ** 2)
+        self.r_ab += wa.T @ (b * inv * inv)
+        self.r_aa += (wa * (inv * inv)[:, None]).T @ a
 
     @property
     def present(self) -> np.ndarray:
@@ -115,7 +123,8 @@ def fit_energy_normalization(
     Returns:
         EnergyNormalization: the fit. Underdetermined fits take the solution closest to the
         mean energy per atom, which is also what elements absent from the data get. One pass
-        over ``structures`` with running sums: memory does not grow with their number.
+        over ``structures`` with running sums: memory does not grow with their number; packed
+        files (and views of them) are read as columns, without building ``Data`` objects.
 
     Raises:
         ValueError: no structure has an energy label, or a structure holds an unknown element.
@@ -124,6 +133,15 @@ def fit_energy_normalization(
     column = {z: k for k, z in enumerate(elements)}
     sums = _Sums(len(elements))
     force_sq, force_n = 0.0, 0
+    parts = packed_parts(structures)
+    if parts is not None:  # packed files: read as columns, block by block (no Data objects)
+        for root, rows in parts:
+            for counts, energy, has_e, w, f_sq, has_f, natoms in root.label_blocks(elements, rows):
+                use = has_e & (w > 0)
+                sums.add(counts[use], energy[use], w[use])
+                force_sq += float((w * has_f) @ f_sq)
+                force_n += int((w * has_f) @ (3 * natoms))
+        structures = ()
     for index, data in enumerate(structures):
         z = data.z.reshape(-1).tolist()
         unknown = sorted(set(z) - set(column))
