@@ -38,6 +38,7 @@ _NAMES = {
     "FlexibleCutoff": ".nn",
     "FlexibleSchNet": ".nn",
     "FlexibleViSNet": ".nn",
+    "FlexibleSevenNet": ".nn.adapters",  # needs the [sevenn] extra when used
     # models
     "FCLModel": ".model",
     "save_model": ".checkpoint",
