@@ -27,7 +27,10 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 from pathlib import Path
+
+from ._errors import EXIT_INTERRUPTED
 
 _EXAMPLES = """examples:
   # SevenNet-0 (5 Å) -> cutoff-flexible SevenNet-0, per-atom cutoffs U[3, 5] Å, 25 % at 5 Å
@@ -42,7 +45,8 @@ _EXAMPLES = """examples:
   # a PyG adapter as student (a checkpoint of an initialised FlexibleSchNet)
   pyg-fcl distill --teacher runs/scl5/best.pt --data train.xyz --val-fraction 0.1 \\
       --student schnet_init.pt --r-min 3 --out runs/d_schnet
-  # continue an interrupted run (teacher labels are read back from runs/d/)
+  # continue an interrupted run (teacher labels are read back from runs/d/); --overwrite
+  # starts over in a folder that holds a run
   pyg-fcl distill --teacher runs/scl5/best.pt --data train.xyz --val val.xyz \\
       --student reference --r-min 2.5 --out runs/d --resume runs/d/last.pt
 """
@@ -65,6 +69,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--edge-rule", default=None, help="edge rule of a new student (default mean)")
     g.add_argument("--teacher-batch-size", type=int, default=8, help="structures per teacher pass")
     g.add_argument("--resume", help="continue the run saved in this last.pt/best.pt")
+    g.add_argument(
+        "--overwrite", action="store_true", help="start over in an --out that holds a run"
+    )
     g = p.add_argument_group("structures (labels not needed)")
     g.add_argument("--data", nargs="+", required=True, help="extxyz files / MAD directories")
     g.add_argument("--val", nargs="+", help="validation structures (or --val-fraction)")
@@ -131,12 +138,15 @@ def build_student(args, teacher, train, val):
 def run(args) -> int:
     import torch
 
-    from ..evaluate import resolve_device
+    from ..device import resolve_device
     from ..train import TrainConfig, Trainer, read_training_data, split_structures
+    from ..train.safety import TrainingInterrupted, prepare_out_dir
     from ..train.teacher import load_teacher
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    prepare_out_dir(args.out, resume=bool(args.resume), overwrite=args.overwrite)
+    torch.manual_seed(args.seed)  # before a new student is built: the same --seed, the same run
     unlabelled = dict(allow_missing_energy=True, allow_missing_forces=True)
     train = read_training_data(args.data, args.subsets, **unlabelled)
     val = read_training_data(args.val, args.subsets, **unlabelled) if args.val else None
@@ -178,7 +188,16 @@ def run(args) -> int:
         progress=not args.no_progress,
     )
     trainer = Trainer(student, train, val, cfg, resume_from=args.resume, teacher=teacher)
-    history = trainer.fit()
+    try:
+        history = trainer.fit()
+    except TrainingInterrupted as stop:
+        if trainer.ctx.is_main:
+            print(
+                f"pyg-fcl distill: stopped by {stop}; continue with the same command and "
+                f"--resume {stop.checkpoint}",
+                file=sys.stderr,
+            )
+        return EXIT_INTERRUPTED
     if trainer.ctx.is_main:
         print(f"distilled {trainer.global_step} steps; checkpoints in {Path(args.out)}/")
         for cutoff, result in (history[-1]["val"] if history else {}).items():

@@ -119,6 +119,7 @@ class Trainer:
                 cache=cfg.teacher_cache,
                 write=self.ctx.is_main,
                 progress=cfg.progress and self.ctx.is_main,
+                compute_stress=cfg.stress_weight > 0,
             )
         if cfg.init_from and resume_from is None:
             ckpt = read_checkpoint(cfg.init_from)
