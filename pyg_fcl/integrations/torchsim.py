@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch
 
-from ..graph import CutoffsLike
+from ..graph import CutoffsLike, RMaxGraph
 from .model_cutoffs import per_atom_cutoffs, prepare_cutoffs
 from .skin_list import SkinNeighborList
 
@@ -70,6 +70,7 @@ class FCLTorchSimModel(ModelInterface):
 
     Attributes:
         stats (dict): ``calls``, ``builds`` (neighbour searches), ``last_num_edges``.
+        neighbors (SkinNeighborList): the pair list kept across calls.
 
     Example::
 
@@ -126,6 +127,8 @@ class FCLTorchSimModel(ModelInterface):
 
     @property
     def stats(self) -> dict:
+        """``calls``, ``builds`` (neighbour searches) and ``last_num_edges`` (edges the model
+        kept under the cutoffs in the last call, all systems)."""
         return {**self.neighbors.stats, "last_num_edges": self.last_num_edges}
 
     def set_cutoffs(self, cutoffs: CutoffsLike) -> None:
@@ -194,5 +197,6 @@ class FCLTorchSimModel(ModelInterface):
             nan = torch.full((data.num_graphs, 3, 3), float("nan"), dtype=out_dtype)
             stress = out["stress"].detach().to(out_dtype) if want_stress else nan
             result["stress"] = torch.where(periodic.view(-1, 1, 1), stress, nan.to(stress))
-        self.last_num_edges = int(data.rmax_edge_index.size(1))
+        rmax = RMaxGraph.cached(data)
+        self.last_num_edges = rmax.num_kept(data.cutoff.detach(), self.model.edge_rule)
         return result
