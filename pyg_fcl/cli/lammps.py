@@ -6,6 +6,9 @@ import argparse
 import json
 import os
 
+from ._common import add_extrapolation_flag, add_lambda_option, allow_extrapolation
+from ._types import nonnegative_float, positive_float, positive_int
+
 _EXAMPLES = """examples:
   # the worked example: benzene crystal, per-element cutoffs, NVE (run from the repository root)
   pyg-fcl lammps --model models/pyg_fcl_models/pretrained/fcl_molcrys_x23.pt \\
@@ -44,16 +47,25 @@ def add_parser(subparsers) -> None:
         "--elements", nargs="+", required=True, help="element of each atom type, type 1 first"
     )
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--cutoffs", help="cutoffs JSON file (global, per element, per atom ID)")
-    group.add_argument("--cutoff", type=float, help="one global cutoff (Å); default r_max")
-    group.add_argument("--type-cutoffs", type=float, nargs="+", help="one cutoff per atom type")
+    group.add_argument(
+        "--cutoffs",
+        help="cutoffs JSON file (global, per element, or per atom in atom-ID order), or a "
+        "Pareto front (`optimize --out`) with --lambda",
+    )
+    group.add_argument("--cutoff", type=positive_float, help="one global cutoff (Å); default r_max")
+    group.add_argument(
+        "--type-cutoffs", type=positive_float, nargs="+", help="one cutoff per atom type (Å)"
+    )
     group.add_argument("--cutoff-property", help="LAMMPS per-atom property, e.g. d_cutoff")
-    parser.add_argument("--allow-below-r-min", action="store_true", help="allow extrapolation")
-    parser.add_argument("--skin", type=float, default=0.5, help="Verlet skin in Å (default 0.5)")
+    add_lambda_option(parser)
+    add_extrapolation_flag(parser)
+    parser.add_argument(
+        "--skin", type=nonnegative_float, default=0.5, help="Verlet skin in Å (default 0.5)"
+    )
     parser.add_argument("--no-virial", action="store_true", help="skip the stress (no pressure)")
     parser.add_argument("--float64", action="store_true", help="run the model in float64")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int, help="torch CPU threads")
     parser.add_argument(
         "--var",
         nargs=2,
@@ -73,27 +85,31 @@ def run(args: argparse.Namespace) -> int:
 
     from ..checkpoint import load_model
     from ..integrations.lammps import FCLLammps
+    from ._common import cutoffs_from_file
 
     if args.threads:
         torch.set_num_threads(args.threads)
     if not os.path.isfile(args.input):
         raise FileNotFoundError(f"LAMMPS input file not found: {args.input}")
+    if args.lam is not None and not args.cutoffs:
+        raise ValueError("--lambda picks a point of a Pareto front: give the front as --cutoffs")
+    cutoffs = cutoffs_from_file(args.cutoffs, args.lam) if args.cutoffs else args.cutoff
     model = load_model(args.model, map_location=args.device)
     if args.float64:
         model = model.double()
+    allow_extrapolation(model, args, "lammps")
     cmdargs = ["-nocite", "-log", args.log, "-screen", "none" if args.quiet else "stdout"]
     for name, value in args.var:
         cmdargs += ["-var", name, value]
     driver = FCLLammps(
         model,
         args.elements,
-        cutoffs=args.cutoffs if args.cutoffs else args.cutoff,
+        cutoffs=cutoffs,
         type_cutoffs=args.type_cutoffs,
         cutoff_property=args.cutoff_property,
         compute_virial=not args.no_virial,
         device=args.device,
         skin=args.skin,
-        allow_below_r_min=args.allow_below_r_min,
         cmdargs=cmdargs,
     )
     path = os.path.abspath(args.input)

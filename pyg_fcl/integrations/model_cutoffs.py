@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 from ase.data import chemical_symbols
 from torch import Tensor
@@ -34,7 +35,7 @@ def prepare_cutoffs(cutoffs: CutoffsLike, model: torch.nn.Module, source: str = 
 
     Raises:
         ValueError: a per-element cutoff for an element the model does not know, or a cutoff
-            above the model's ``r_max`` (both named with their source).
+            outside the model's ``[r_min, r_max]`` (named with its source).
     """
     if isinstance(cutoffs, (str, os.PathLike)):
         source = repr(os.fspath(cutoffs))
@@ -54,10 +55,23 @@ def prepare_cutoffs(cutoffs: CutoffsLike, model: torch.nn.Module, source: str = 
                 )
         values = {"global": [cutoffs.value], "element": [], "atom": []}[cutoffs.kind]
         values += list((cutoffs.elements or {}).values()) + list(cutoffs.atoms or ())
-        r_max = float(model.r_max)
-        if values and max(values) > r_max * (1 + 1e-12):
-            raise ValueError(f"{source}: cutoff {max(values)} exceeds the model's r_max={r_max}")
+        _check_range(values, model, source)
+    elif cutoffs is not None and not isinstance(cutoffs, Tensor):
+        _check_range(cutoffs, model, source)  # a number or a per-atom array
     return cutoffs
+
+
+def _check_range(values, model, source: str) -> None:
+    """Every value in ``[r_min, r_max]`` of the model (``resolve_cutoffs``' checks and errors)."""
+    flat = torch.as_tensor(np.asarray(values, dtype=np.float64)).reshape(-1)
+    resolve_cutoffs(
+        flat,
+        r_max=float(model.r_max),
+        r_min=getattr(model, "r_min", None),
+        allow_below_r_min=bool(getattr(model, "allow_below_r_min", False)),
+        num_nodes=flat.numel(),
+        source=source,
+    )
 
 
 def per_atom_cutoffs(
@@ -67,16 +81,19 @@ def per_atom_cutoffs(
     *,
     dtype: torch.dtype,
     batch: Tensor | None = None,
-    allow_below_r_min: bool = False,
     source: str = "cutoffs",
 ) -> Tensor:
-    """``[N]`` cutoffs for atomic numbers ``z`` ``[N]`` (one call of ``resolve_cutoffs``)."""
+    """``[N]`` cutoffs for atomic numbers ``z`` ``[N]`` (one call of ``resolve_cutoffs``).
+
+    Cutoffs below the model's trained ``r_min`` are refused unless
+    ``model.allow_below_r_min`` is set (as for the model and :class:`~pyg_fcl.FCLCalculator`).
+    """
     return resolve_cutoffs(
         cutoffs,
         z,
         r_max=float(model.r_max),
         r_min=getattr(model, "r_min", None),
-        allow_below_r_min=allow_below_r_min,
+        allow_below_r_min=bool(getattr(model, "allow_below_r_min", False)),
         dtype=dtype,
         device=z.device,
         batch=batch,

@@ -60,11 +60,11 @@ class FCLTorchSimModel(ModelInterface):
         cutoffs: ``None`` (``r_max``), one global cutoff, ``{element: cutoff}``, a cutoffs file,
             a :class:`~pyg_fcl.graph.CutoffSpec`, or per-atom values ``[N]`` in the order of the
             state's concatenated atoms. Cutoffs carried by the state (``state.cutoff`` ``[N]``)
-            take precedence.
+            take precedence. All in ``[r_min, r_max]`` of the model (below ``r_min`` only with
+            ``model.allow_below_r_min = True``).
         compute_stress (bool): also return the stress (periodic systems; NaN for systems not
             periodic in all three directions).
         skin (float): Verlet skin of the pair list (Å); ``0`` searches on every call.
-        allow_below_r_min (bool): accept cutoffs below the model's trained ``r_min``.
         neighbor_backend (str): backend of :func:`pyg_fcl.neighbors.radius_graph`.
         cutoff_key (str): name of the per-atom cutoffs on the state.
 
@@ -88,7 +88,6 @@ class FCLTorchSimModel(ModelInterface):
         compute_stress: bool = True,
         *,
         skin: float = 0.5,
-        allow_below_r_min: bool = False,
         neighbor_backend: str = "auto",
         cutoff_key: str = "cutoff",
     ) -> None:
@@ -101,7 +100,6 @@ class FCLTorchSimModel(ModelInterface):
         self._compute_forces = True
         self._memory_scales_with = "n_atoms_x_density"
         self.cutoffs = prepare_cutoffs(cutoffs, model)
-        self.allow_below_r_min = allow_below_r_min
         self.cutoff_key = cutoff_key
         self.neighbors = SkinNeighborList(skin, backend=neighbor_backend)
         self.last_num_edges = 0
@@ -164,7 +162,6 @@ class FCLTorchSimModel(ModelInterface):
             self.model,
             dtype=self._dtype,
             batch=batch,
-            allow_below_r_min=self.allow_below_r_min,
             source=f"state.{self.cutoff_key}" if given is not None else "cutoffs",
         )
         counts = torch.bincount(batch, minlength=num_graphs)

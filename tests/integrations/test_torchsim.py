@@ -120,8 +120,10 @@ def test_cutoffs_for_an_element_the_model_does_not_know(model):
 
 
 def test_cutoffs_above_r_max_and_wrong_length_name_the_source(model, crystals):
-    with pytest.raises(ValueError, match="exceeds the model's r_max"):
+    with pytest.raises(ValueError, match=r"is not in \(0, r_max=4.5\]"):
         FCLTorchSimModel(model, cutoffs={"C": 6.0})
+    with pytest.raises(ValueError, match="below the model's trained r_min=2.5"):
+        FCLTorchSimModel(model, cutoffs=2.0)
     state = ts.io.atoms_to_state(crystals[:2], CPU, F64)
     with pytest.raises(ValueError, match=r"shape \[num_nodes\] = \[36\]"):
         FCLTorchSimModel(model, cutoffs=[3.0] * 10)(state)
