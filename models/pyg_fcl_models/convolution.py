@@ -178,11 +178,10 @@ class Neighborhood:
 
     def blocks(self, values: Tensor) -> list[Tensor]:
         """``[num_slots, *F]`` -> one ``[num_receivers, degree, *F]`` view per bucket."""
-        out, start = [], 0
-        for n, d in self.buckets:
-            out.append(values[start : start + n * d].view(n, d, *values.shape[1:]))
-            start += n * d
-        return out
+        # torch.split, not slicing: its backward concatenates the blocks' gradients once, where
+        # every slice's backward would fill a zero tensor of the full size (O(buckets * slots))
+        parts = torch.split(values, [n * d for n, d in self.buckets])
+        return [p.view(n, d, *values.shape[1:]) for p, (n, d) in zip(parts, self.buckets)]
 
     def to_nodes(self, values: Tensor) -> Tensor:
         """``[num_receivers, *F]`` (block rows) -> ``[num_nodes, *F]``, zero for nodes without
