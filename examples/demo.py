@@ -46,6 +46,14 @@ DEFAULT_TARGET = "13_naphthalene"
 T0 = time.perf_counter()
 
 
+#: the cutoff-optimization set-ups compared: (label, per, cost kind); the first is the headline
+SETUPS = [
+    ("per element, pairs", "element", "pairs"),
+    ("per atom, pairs", "atom", "pairs"),
+    ("per element, r_c^3", "element", "rc3"),
+]
+
+
 def say(msg: str) -> None:
     print(f"[{time.perf_counter() - T0:6.1f} s] {msg}", flush=True)
 
@@ -160,7 +168,7 @@ def best_within(front, reference_rmse: float, tolerance: float = 0.01):
     return min(ok, key=lambda p: p.pairs_per_atom) if ok else None
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="checkpoint (default: the pretrained molcrys model)")
     parser.add_argument(
@@ -181,15 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "out" / "demo"))
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    return parser.parse_args(argv)
 
-    # 1. the model --------------------------------------------------------------------------
+
+def load_demo_model(args):
+    """Step 1: the pretrained model (or a small one trained now with ``--quick``)."""
     path = Path(args.model) if args.model else (None if args.quick else find_pretrained())
-    quick = path is None
-    if quick:
+    if path is None:
         model = quick_model(args.quick_train_seconds, args.system or DEFAULT_TARGET)
     else:
         say(f"loading pretrained model {path}")
@@ -200,16 +206,21 @@ def main(argv: list[str] | None = None) -> int:
         f"model: {type(model).__name__}, r_min {model.r_min} A, r_max {model.r_max} A, edge rule "
         f"{model.edge_rule!r}, trained on: {', '.join(sorted(seen)) or 'not recorded'}"
     )
+    return model, path, seen
 
-    # 2. target crystal ---------------------------------------------------------------------
+
+def choose_target(args, seen: set[str]):
+    """Step 2: the target crystal (held out when possible) and its optimize / evaluate frames.
+
+    The pretrained model's split leaves frames with index % 10 == 5 (validation) and == 0 (test)
+    out of training: optimize on the former, evaluate on the latter.
+    """
     system = args.system or next(
         (s for s in [DEFAULT_TARGET, *SYSTEMS] if s not in seen and s != "aspirin"), DEFAULT_TARGET
     )
     held_out = "held out (not in training)" if seen and system not in seen else (
         "IN THE TRAINING SET" if system in seen else "training set not recorded"
     )  # fmt: skip
-    # The pretrained model's split leaves frames with index % 10 == 5 (validation) and == 0
-    # (test) out of training: optimize on the former, evaluate on the latter.
     frames = crystal_frames(system)
     opt_frames = [d for d in frames if int(d.frame) % 10 == 5][: args.opt_frames]
     eval_frames = [d for d in frames if int(d.frame) % 10 == 0][: args.eval_frames]
@@ -218,17 +229,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(opt_frames)} frames (index % 10 == 5), evaluate on {len(eval_frames)} held-out "
         f"frames (index % 10 == 0)"
     )
+    return system, held_out, opt_frames, eval_frames
 
-    # 3. + 4. global scan and fronts ----------------------------------------------------------
-    setups = [
-        ("per element, pairs", "element", "pairs"),
-        ("per atom, pairs", "atom", "pairs"),
-        ("per element, r_c^3", "element", "rc3"),
-    ]
+
+def compute_fronts(args, model, system, quick, opt_frames, eval_frames, out: Path) -> dict:
+    """Steps 3 and 4: the global-cutoff scan and one Pareto front per set-up."""
     fronts = {}
     scan = np.round(np.arange(model.r_min, model.r_max + 1e-9, 0.5), 3).tolist()
-    for k, (label, per, kind) in enumerate(setups):
-        say(f"front {k + 1}/{len(setups)}: {label}, lambdas {args.lambdas}")
+    for k, (label, per, kind) in enumerate(SETUPS):
+        say(f"front {k + 1}/{len(SETUPS)}: {label}, lambdas {args.lambdas}")
         cost = DifferentiableCostModel(model.r_max, model.edge_rule, kind=kind)
         optimizer = CutoffOptimizer(
             model, opt_frames, per=per, cost=cost, lr=args.lr, epochs=args.epochs,
@@ -238,27 +247,34 @@ def main(argv: list[str] | None = None) -> int:
         front.settings.update(label=label, system=system, quick_path=quick)
         fronts[label] = front
         front.save(out / f"front_{per}_{kind}.json")
-    main_front = fronts[setups[0][0]]
+    main_front = fronts[SETUPS[0][0]]
     for front in fronts.values():
         front.global_scan = main_front.global_scan
-    rmax, best_global = main_front.rmax, main_front.best_global()
+    best = main_front.best_global()
     say(
-        f"global scan: best force RMSE {best_global['forces_rmse']:.4f} eV/A at "
-        f"{best_global['cutoff']} A ({best_global['pairs_per_atom']:.1f} pairs/atom)"
+        f"global scan: best force RMSE {best['forces_rmse']:.4f} eV/A at "
+        f"{best['cutoff']} A ({best['pairs_per_atom']:.1f} pairs/atom)"
     )
+    return fronts
 
-    # time model calibration (cost in seconds) --------------------------------------------------
-    atoms = read(DATA / f"{system}.xyz", index=int(eval_frames[0].frame))
+
+def calibrate_time(model, atoms, eval_frames):
+    """The time model ``t = a + b N_atoms + c N_edges`` (cost in seconds), measured here."""
     timing_cost = DifferentiableCostModel(model.r_max, model.edge_rule, kind="time")
     say("calibrating the time model t = a + b N_atoms + c N_edges ...")
     calib = [eval_frames[0], _supercell(atoms, (2, 1, 1)), _supercell(atoms, (2, 2, 2))]
     settings = [model.r_min + f * (model.r_max - model.r_min) for f in (0.0, 0.4, 0.7, 1.0)]
     fit = timing_cost.calibrate(model, calib, settings, repeats=5)
     say(f"time model: {fit}")
+    return fit
 
-    # 5. MD timing ----------------------------------------------------------------------------
-    # Settings are timed round-robin (every round times each setting once) and each keeps its
-    # fastest step: on a shared machine load drifts, and this spreads it over all settings.
+
+def time_md(args, model, atoms, fronts, best_global) -> dict:
+    """Step 5: fastest MD step per setting (r_max, best global, every front point).
+
+    Settings are timed round-robin (every round times each setting once) and each keeps its
+    fastest step: on a shared machine load drifts, and this spreads it over all settings.
+    """
     atoms = atoms.repeat(tuple(args.md_supercell))
     settings = {"r_max": None, "best global": best_global["cutoff"]}
     for label, front in fronts.items():
@@ -273,14 +289,12 @@ def main(argv: list[str] | None = None) -> int:
         for key, cutoffs in settings.items():
             md[key] = min(md[key], md_step_time(model, atoms, cutoffs, args.md_steps)[0])
         say(f"  round {r + 1}/{args.md_rounds}: r_max {md['r_max'] * 1e3:.1f} ms/step so far")
-    t_rmax = md["r_max"]
+    return md
 
-    # 6. table, verdict, plot ------------------------------------------------------------------
-    print_table(fronts, rmax, best_global, md)
-    verdict = {}
-    for label, front in fronts.items():
-        point = best_within(front, best_global["forces_rmse"])
-        verdict[label] = point
+
+def print_verdict(fronts, best_global, md) -> None:
+    """Which set-up reaches the cheapest point within 1 % of the best global cutoff's error."""
+    verdict = {label: best_within(f, best_global["forces_rmse"]) for label, f in fronts.items()}
     print("\nWhich set-up gives the better front (cheapest point with force RMSE within 1 % of "
           "the best global cutoff's, on the held-out frames):")  # fmt: skip
     for label, point in verdict.items():
@@ -290,18 +304,48 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  {label:<22} lambda {point.lam:.0e}: {point.pairs_per_atom:.1f} pairs/atom "
                 f"({100 * point.pair_reduction:.1f} % fewer than r_max), force RMSE "
-                f"{point.force_rmse:.4f}, MD speedup {t_rmax / md[(label, point.lam)]:.2f}x"
+                f"{point.force_rmse:.4f}, MD speedup {md['r_max'] / md[(label, point.lam)]:.2f}x"
             )
     winners = sorted((p.pairs_per_atom, label) for label, p in verdict.items() if p is not None)
     if winners:
         tied = [label for pairs, label in winners if pairs <= winners[0][0] * 1.005]
         print(f"  -> best: {' = '.join(tied)}" + (" (tie within 0.5 %)" if len(tied) > 1 else ""))
-    others = [(label, f) for label, f in fronts.items() if label != setups[0][0]]
-    main_front.plot(out / "pareto.png", title=f"{system}: force RMSE vs pairs", others=others)
+
+
+def save_results(out: Path, fronts, system, summary: dict) -> None:
+    """Step 6: the plot, one cutoffs file per front point, and summary.json."""
+    main_label = SETUPS[0][0]
+    others = [(label, f) for label, f in fronts.items() if label != main_label]
+    fronts[main_label].plot(
+        out / "pareto.png", title=f"{system}: force RMSE vs pairs", others=others
+    )
     for label, front in fronts.items():
         for point in front.points:
             name = label.replace(", ", "_").replace(" ", "_").replace("^", "")
             save_cutoffs(point.spec, out / f"cutoffs_{name}_{point.lam:.0e}.json")
+    summary["fronts"] = {label: front.to_dict() for label, front in fronts.items()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    say(f"saved {out / 'pareto.png'}, fronts, cutoffs and summary.json in {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    model, path, seen = load_demo_model(args)
+    quick = path is None
+    system, held_out, opt_frames, eval_frames = choose_target(args, seen)
+    fronts = compute_fronts(args, model, system, quick, opt_frames, eval_frames, out)
+    rmax = fronts[SETUPS[0][0]].rmax
+    best_global = fronts[SETUPS[0][0]].best_global()
+    atoms = read(DATA / f"{system}.xyz", index=int(eval_frames[0].frame))
+    fit = calibrate_time(model, atoms, eval_frames)
+    md = time_md(args, model, atoms, fronts, best_global)
+
+    print_table(fronts, rmax, best_global, md)
+    print_verdict(fronts, best_global, md)
     summary = {
         "system": system,
         "held_out": held_out,
@@ -311,10 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         "best_global": best_global,
         "time_model": {k: v for k, v in fit.to_dict().items() if k != "samples"},
         "md_seconds_per_step": {str(k): v for k, v in md.items()},
-        "fronts": {label: front.to_dict() for label, front in fronts.items()},
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    say(f"saved {out / 'pareto.png'}, fronts, cutoffs and summary.json in {out}")
+    save_results(out, fronts, system, summary)
     if quick:
         banner(["QUICK PATH: numbers above come from a barely trained model (see top)."])
     return 0
