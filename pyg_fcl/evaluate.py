@@ -15,6 +15,7 @@ reports, for all structures and per ``data.subset``:
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from collections.abc import Mapping, Sequence
 
@@ -31,13 +32,46 @@ __all__ = [
     "evaluate",
     "accumulate_errors",
     "summarize_errors",
+    "ErrorSums",
     "resolve_structure_cutoffs",
     "resolve_device",
 ]
 
-# Slots of the per-subset sum vector.
+# Slots of the per-subset sum vector (private: use ErrorSums).
 _N_E, _AE, _SE, _N_F, _AF, _SF, _N_S, _AS, _SS, _ATOMS, _EDGES, _STRUCTS = range(12)
 _NUM = 12
+
+
+class ErrorSums(dict):
+    """Additive error sums per group (``{name: [12] float64 tensor}``), what
+    :func:`accumulate_errors` returns: sums of structures, atoms, pairs and absolute and squared
+    energy / force / stress errors with their label counts. Sums of disjoint sets of structures
+    add up, so they can be reduced across processes:
+
+    .. code-block:: python
+
+        table = all_reduce(sums.table(names))          # [len(names), width], summed over ranks
+        metrics = ErrorSums.from_table(names, table).summary()
+    """
+
+    #: entries per group
+    width = _NUM
+
+    def table(self, names: Sequence[str]) -> Tensor:
+        """``[len(names), width]`` float64: the groups in ``names`` order (zeros when absent)."""
+        zero = torch.zeros(_NUM, dtype=torch.float64)
+        if not names:
+            return zero.reshape(0, _NUM)
+        return torch.stack([self.get(n, zero) for n in names])
+
+    @classmethod
+    def from_table(cls, names: Sequence[str], table: Tensor) -> ErrorSums:
+        """Inverse of :meth:`table`; groups without any structure are dropped."""
+        return cls({n: table[k] for k, n in enumerate(names) if table[k, _STRUCTS] > 0})
+
+    def summary(self) -> dict:
+        """Metrics ``{"overall": ..., "subsets": ...}`` (see :func:`evaluate`)."""
+        return summarize_errors(self)
 
 
 def resolve_structure_cutoffs(
@@ -102,6 +136,18 @@ def resolve_structure_cutoffs(
     )
 
 
+def inference(model: torch.nn.Module, data, compute_stress: bool = False) -> dict[str, Tensor]:
+    """Energies and forces (and stress) for evaluation: no autograd graph kept.
+
+    A pyg-fcl model is called with ``create_graph=False``; a model whose ``forward`` has no
+    such argument runs with gradients enabled (its forces come from autograd).
+    """
+    if "create_graph" in inspect.signature(model.forward).parameters:
+        return model(data, compute_stress=compute_stress, create_graph=False)
+    with torch.enable_grad():
+        return model(data, compute_stress=compute_stress)
+
+
 def _flag(batch: Batch, key: str, num_graphs: int) -> Tensor:
     if key not in batch:
         return torch.ones(num_graphs, dtype=torch.bool)
@@ -117,11 +163,11 @@ def accumulate_errors(
     device: str | torch.device = "auto",
     compute_stress: bool | None = None,
     group_by: str = "subset",
-) -> dict[str, Tensor]:
+) -> ErrorSums:
     """Error sums per subset (the additive part of :func:`evaluate`, e.g. to reduce over DDP).
 
     Returns:
-        dict[str, Tensor]: subset name -> ``[12]`` float64 sums (see :func:`summarize_errors`).
+        ErrorSums: subset name -> float64 sums (see :func:`summarize_errors`).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -134,7 +180,7 @@ def accumulate_errors(
         )
     was_training = model.training
     model.eval()
-    sums: dict[str, Tensor] = {}
+    sums = ErrorSums()
     try:
         for start in range(0, len(structures), batch_size):
             items = []
@@ -157,8 +203,7 @@ def _accumulate_batch(
     if not graph.is_cached(batch, num_graphs):
         graph.build_cache(batch)
     num_edges = torch.bincount(batch.batch[graph(batch).edge_index[1]], minlength=num_graphs).cpu()
-    with torch.enable_grad():
-        out = model(batch, compute_stress=compute_stress)
+    out = inference(model, batch, compute_stress)
     energy = out["energy"].detach().double().cpu()
     forces = out["forces"].detach().double().cpu()
     graph_of = batch.batch.cpu()

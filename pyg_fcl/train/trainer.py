@@ -15,7 +15,7 @@ from torch_geometric.data import Batch, Data
 
 from ..checkpoint import atomic_torch_save, model_checkpoint, read_checkpoint
 from ..data.views import IndexedStructures
-from ..evaluate import accumulate_errors, summarize_errors
+from ..evaluate import ErrorSums, accumulate_errors
 from ..model import FCLModel
 from .batches import CutoffAssigner, GraphCache, describe, epoch_batches
 from .config import RESUME_FIXED, TrainConfig
@@ -349,14 +349,10 @@ class Trainer:
                         compute_stress=self.cfg.stress_weight > 0,
                     )
                     if shard
-                    else {}
+                    else ErrorSums()
                 )
-                table = torch.stack(
-                    [sums.get(n, torch.zeros(12, dtype=torch.float64)) for n in names]
-                )
-                table = self.ctx.all_reduce(table.to(self.ctx.device)).cpu()
-                reduced = {n: table[k] for k, n in enumerate(names) if table[k, -1] > 0}
-                results[f"{cutoff:g}"] = summarize_errors(reduced)
+                table = self.ctx.all_reduce(sums.table(names).to(self.ctx.device)).cpu()
+                results[f"{cutoff:g}"] = ErrorSums.from_table(names, table).summary()
         return results
 
     def _score(self, val: dict, train: dict) -> float:
