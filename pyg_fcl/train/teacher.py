@@ -31,6 +31,7 @@ from torch_geometric.data import Batch, Data
 from ..checkpoint import atomic_torch_save, load_model, read_checkpoint
 from ..model import FCLModel
 from ..transforms import FlexibleRadiusGraph
+from .batches import describe
 
 __all__ = [
     "distillation_sets",
@@ -169,8 +170,12 @@ def teacher_predictions(
             batch = Batch.from_data_list(items).to(device)
             periodic = torch.tensor([_periodic(d) for d in items])
             stress_here = compute_stress and bool(periodic.any())
-            with torch.enable_grad():
-                out = teacher(batch, compute_stress=stress_here)
+            try:
+                with torch.enable_grad():
+                    out = teacher(batch, compute_stress=stress_here)
+            except ValueError as err:
+                names = ", ".join(describe(d, start + k) for k, d in enumerate(items))
+                raise ValueError(f"teacher {type(teacher).__name__} on {names}: {err}") from err
             energy.append(out["energy"].detach().cpu().reshape(-1))
             forces.append(out["forces"].detach().cpu())
             if stress_here:

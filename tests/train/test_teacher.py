@@ -223,3 +223,9 @@ def test_a_copy_of_the_teacher_learns_its_short_cutoffs(build, structures, tmp_p
     # so only part of the deviation can go), while r_max stays close to the teacher
     assert after < 0.99 * short, (short, after)
     assert at_rmax < 0.5 * after, (at_rmax, after)
+
+
+def test_a_structure_the_teacher_cannot_run_is_named(structures):
+    teacher = toy_model(seed=5, r_min=None, elements=(6, 8)).eval()  # CO2 only, no N or H
+    with pytest.raises(ValueError, match=r"04_ammonia.xyz:\d+.*does not know"):
+        teacher_predictions(teacher, structures, batch_size=4, progress=False)

@@ -72,10 +72,15 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     unlabelled = dict(allow_missing_energy=True, allow_missing_forces=True)
-    frames = read_training_data(args.data, **unlabelled)[:: args.stride]
-    train, val = split_structures(frames, args.val_fraction, seed=0)
-    print(f"train {len(train)}, val {len(val)} structures (labels ignored)")
     teacher = FlexibleSevenNet.from_pretrained(args.teacher)
+    frames = read_training_data(args.data, **unlabelled)[:: args.stride]
+    known = set(teacher.elements)
+    kept = [d for d in frames if set(d.z.tolist()) <= known]  # e.g. Rn is not in SevenNet-0
+    train, val = split_structures(kept, args.val_fraction, seed=0)
+    print(
+        f"train {len(train)}, val {len(val)} structures (labels ignored; "
+        f"{len(frames) - len(kept)} with elements SevenNet-0 does not know left out)"
+    )
     student = FlexibleSevenNet.from_pretrained(args.teacher, r_min=args.r_min).train()
     cfg = TrainConfig(
         r_min=args.r_min, epochs=args.epochs, max_steps=args.max_steps,
