@@ -2,21 +2,21 @@
 
 The neighbour search runs at ``max(cutoff) + skin`` (at most ``r_max + skin``) and is reused
 across calls (MD steps): each call recomputes the distances of the listed pairs from the current
-positions, keeps those below the largest cutoff as the model's ``r_max`` graph (the cache of
-:class:`~pyg_fcl.transforms.FlexibleRadiusGraph`), and the model prunes that to the per-atom
-cutoffs. No pair within that cutoff can be missing while no atom has moved more than ``skin / 2``
-since the search (a pair's distance changes by at most the sum of the two displacements), so the
-model sees exactly the edges it would see with a fresh search. The list is rebuilt when an atom
-moved further, when the cutoffs grew, or when the cell, the periodicity or the atoms changed.
-(Pairs beyond the largest cutoff are left out of the cache: a model run with ``prune=False``
-would only have given them a zero envelope.)
+positions and keeps those below the largest cutoff as the model's ``r_max`` graph (a
+:class:`~pyg_fcl.graph.RMaxGraph` from the :class:`~pyg_fcl.graph.SkinNeighborList`, the list
+the MD engines use too); the model prunes that to the per-atom cutoffs. No pair within that
+cutoff can be missing while no atom has moved more than ``skin / 2`` since the search (a pair's
+distance changes by at most the sum of the two displacements), so the model sees exactly the
+edges it would see with a fresh search. The list is rebuilt when an atom moved further (a jump
+by a lattice vector, i.e. wrapping into the cell, does not count), when the cutoffs grew, or
+when the cell, the periodicity or the atoms changed. (Pairs beyond the largest cutoff are left
+out of the cache: a model run with ``prune=False`` would only have given them a zero envelope.)
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -27,38 +27,16 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from .data.sanity import check_structure
-from .graph import CutoffsLike, CutoffSpec, RMaxGraph, load_cutoffs, resolve_cutoffs
-from .neighbors import radius_graph
+from .graph import (
+    CutoffsLike,
+    CutoffSpec,
+    RMaxGraph,
+    SkinNeighborList,
+    per_atom_cutoffs,
+    prepare_cutoffs,
+)
 
 __all__ = ["FCLCalculator"]
-
-
-def _fixed(cutoffs: CutoffsLike, model: torch.nn.Module) -> CutoffsLike:
-    """Read a file or parse a mapping once, when the cutoffs are set, and check every value that
-    can be checked without the atoms (so a bad value fails here, not at the first step)."""
-    if isinstance(cutoffs, (str, os.PathLike)):
-        cutoffs = load_cutoffs(cutoffs)
-    elif isinstance(cutoffs, Mapping):
-        cutoffs = CutoffSpec.from_elements(cutoffs)
-    elif isinstance(cutoffs, Tensor):
-        cutoffs = cutoffs.detach()
-    if isinstance(cutoffs, CutoffSpec):
-        values = {"global": [cutoffs.value], "element": None, "atom": cutoffs.atoms}[cutoffs.kind]
-        values = list(cutoffs.elements.values()) if values is None else values
-    elif cutoffs is None:
-        return None
-    else:
-        values = cutoffs
-    flat = torch.as_tensor(np.asarray(values, dtype=np.float64)).reshape(-1)
-    resolve_cutoffs(
-        flat,
-        r_max=float(model.r_max),
-        r_min=getattr(model, "r_min", None),
-        allow_below_r_min=bool(getattr(model, "allow_below_r_min", False)),
-        num_nodes=flat.numel(),
-        source="calculator cutoffs",
-    )
-    return cutoffs
 
 
 class FCLCalculator(Calculator):
@@ -106,16 +84,16 @@ class FCLCalculator(Calculator):
         self.model = model.to(self.device).eval()
         self.r_max = float(model.r_max)
         self.dtype = next((p.dtype for p in model.parameters()), torch.get_default_dtype())
-        self.cutoffs = _fixed(cutoffs, self.model)
+        self.cutoffs = prepare_cutoffs(cutoffs, self.model, source="calculator cutoffs")
         self.skin = float(skin)
         self.neighbor_backend = neighbor_backend
-        self._nl: dict | None = None
+        self.neighbors = SkinNeighborList(skin, backend=neighbor_backend)
         self.stats = {"calls": 0, "builds": 0, "seconds": 0.0, "last_num_edges": 0}
 
     # ------------------------------------------------------------------ cutoffs
     def set_cutoffs(self, cutoffs: CutoffsLike) -> None:
         """Replace the cutoffs (the neighbour list stays valid)."""
-        self.cutoffs = _fixed(cutoffs, self.model)
+        self.cutoffs = prepare_cutoffs(cutoffs, self.model, source="calculator cutoffs")
         self.results = {}
 
     @property
@@ -130,52 +108,13 @@ class FCLCalculator(Calculator):
         A per-atom spec for one cell also applies to supercells made by ``atoms.repeat`` (whole
         copies of the cell, atoms in the same order): its values are tiled.
         """
-        return resolve_cutoffs(
-            self.cutoffs,
-            torch.as_tensor(atoms.numbers, dtype=torch.long),
-            r_max=self.r_max,
-            r_min=getattr(self.model, "r_min", None),
-            allow_below_r_min=bool(getattr(self.model, "allow_below_r_min", False)),
-            dtype=self.dtype,
-            source="calculator cutoffs",
-        ).to(self.device)
+        z = torch.as_tensor(atoms.numbers, dtype=torch.long)
+        cutoff = per_atom_cutoffs(
+            self.cutoffs, z, self.model, dtype=self.dtype, source="calculator cutoffs"
+        )
+        return cutoff.to(self.device)
 
     # ------------------------------------------------------------------ neighbour list
-    def _needs_rebuild(self, atoms: Atoms, radius: float) -> bool:
-        nl = self._nl
-        if nl is None:
-            return True
-        if (
-            radius > nl["radius"]
-            or len(atoms) != len(nl["numbers"])
-            or not np.array_equal(atoms.numbers, nl["numbers"])
-            or not np.array_equal(atoms.pbc, nl["pbc"])
-            or not np.array_equal(np.asarray(atoms.cell[:]), nl["cell"])
-        ):
-            return True
-        disp = np.linalg.norm(atoms.positions - nl["positions"], axis=1)
-        return bool(disp.size and disp.max() > 0.5 * self.skin)
-
-    def _build(self, atoms: Atoms, pos: Tensor, cell: Tensor, pbc: Tensor, radius: float) -> None:
-        periodic = bool(pbc.any())
-        edge_index, edge_shift = radius_graph(
-            pos,
-            radius,
-            cell=cell if periodic else None,
-            pbc=pbc if periodic else None,
-            backend=self.neighbor_backend,
-        )
-        self._nl = {
-            "radius": radius,
-            "edge_index": edge_index,
-            "edge_shift": edge_shift,
-            "positions": atoms.positions.copy(),
-            "numbers": atoms.numbers.copy(),
-            "pbc": atoms.pbc.copy(),
-            "cell": np.asarray(atoms.cell[:]).copy(),
-        }
-        self.stats["builds"] += 1
-
     def graph_data(self, atoms: Atoms) -> Data:
         """The model input for ``atoms``: fields plus the ``r_max`` graph cache from the skin list.
 
@@ -196,28 +135,23 @@ class FCLCalculator(Calculator):
         # Every edge rule gives edge cutoffs <= the largest atom cutoff, so the search and the
         # cached graph only need to reach that (plus the skin), not r_max.
         reach = float(cutoff.max()) if cutoff.numel() else self.r_max
-        if self._needs_rebuild(atoms, reach + self.skin):
-            # non-finite positions, overlapping atoms, absurd density: a clear error, not NaN
-            check_structure(atoms.positions, np.asarray(atoms.cell[:]), atoms.pbc, where="atoms")
-            self._build(atoms, pos, cell, pbc, reach + self.skin)
-        periodic = bool(pbc.any())
-        rmax = RMaxGraph.from_pairs(
+        z = torch.as_tensor(atoms.numbers, dtype=torch.long, device=self.device)
+        batch = torch.zeros(len(atoms), dtype=torch.long, device=self.device)
+        rmax = self.neighbors.graph(
             pos,
-            self._nl["edge_index"],
-            self._nl["edge_shift"],
-            cell if periodic else None,
-            reach=reach,
+            cell,
+            pbc,
+            batch,
+            z,
+            reach,
             complete_to=self.r_max,
+            # non-finite positions, overlapping atoms, absurd density: a clear error, not NaN
+            before_search=lambda: check_structure(
+                atoms.positions, np.asarray(atoms.cell[:]), atoms.pbc, where="atoms"
+            ),
         )
-        n = len(atoms)
-        data = Data(
-            z=torch.as_tensor(atoms.numbers, dtype=torch.long, device=self.device),
-            pos=pos,
-            cell=cell,
-            pbc=pbc,
-            batch=torch.zeros(n, dtype=torch.long, device=self.device),
-            cutoff=cutoff,
-        )
+        self.stats["builds"] = self.neighbors.stats["builds"]
+        data = Data(z=z, pos=pos, cell=cell, pbc=pbc, batch=batch, cutoff=cutoff)
         return rmax.attach(data)
 
     # ------------------------------------------------------------------ ASE

@@ -11,7 +11,7 @@ What they share is importable from here without either engine: the batched Verle
 list and the check of cutoffs against a model.
 """
 
-from .model_cutoffs import per_atom_cutoffs, prepare_cutoffs
-from .skin_list import SkinNeighborList
+# the skin list and the cutoff checks are the graph core's (the ASE calculator uses them too)
+from ..graph import SkinNeighborList, per_atom_cutoffs, prepare_cutoffs
 
 __all__ = ["SkinNeighborList", "prepare_cutoffs", "per_atom_cutoffs"]

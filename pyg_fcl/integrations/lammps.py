@@ -36,9 +36,8 @@ from ase.calculators.calculator import all_changes
 from ase.data import atomic_numbers, chemical_symbols
 
 from ..calculator import FCLCalculator
-from ..graph import CutoffsLike
+from ..graph import CutoffsLike, per_atom_cutoffs, prepare_cutoffs
 from .lammps_input import read_input
-from .model_cutoffs import per_atom_cutoffs, prepare_cutoffs
 
 __all__ = ["FCLLammps", "load_lammps"]
 

@@ -27,9 +27,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch
 
-from ..graph import CutoffsLike, RMaxGraph
-from .model_cutoffs import per_atom_cutoffs, prepare_cutoffs
-from .skin_list import SkinNeighborList
+from ..graph import CutoffsLike, RMaxGraph, SkinNeighborList, per_atom_cutoffs, prepare_cutoffs
 
 try:
     from torch_sim.models.interface import ModelInterface

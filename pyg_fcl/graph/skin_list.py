@@ -15,11 +15,13 @@ forces a new search.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
-from ..graph import RMaxGraph
 from ..neighbors import edge_vectors, radius_graph
+from .rmax_graph import RMaxGraph
 
 __all__ = ["SkinNeighborList"]
 
@@ -56,6 +58,7 @@ class SkinNeighborList:
         z: Tensor,
         reach: float,
         complete_to: float,
+        before_search: Callable[[], None] | None = None,
     ) -> RMaxGraph:
         """The ``r_max`` graph of the current positions, from the kept list or a new search.
 
@@ -69,6 +72,8 @@ class SkinNeighborList:
             reach (float): keep the pairs closer than this (the largest cutoff in use).
             complete_to (float): radius recorded as searched (the model's ``r_max``: every edge
                 any cutoff ``<= reach`` can keep is listed, and the model asks for no more).
+            before_search (callable, optional): called before a new search (not when the list
+                is reused), e.g. a sanity check of the structure.
 
         Returns:
             RMaxGraph: pairs with ``length < reach``, shifts valid for the current positions.
@@ -81,6 +86,8 @@ class SkinNeighborList:
         self.stats["calls"] += 1
         shift = self._reusable_shifts(pos, cell, pbc, batch, z, reach + self.skin)
         if shift is None:
+            if before_search is not None:
+                before_search()
             self._search(pos, cell, pbc, batch, z, reach + self.skin)
             shift = self._nl["edge_shift"]
         edge_index = self._nl["edge_index"]

@@ -16,7 +16,8 @@ import torch
 from ase.data import chemical_symbols
 from torch import Tensor
 
-from ..graph import CutoffsLike, CutoffSpec, load_cutoffs, resolve_cutoffs
+from .cutoff_spec import CutoffSpec, load_cutoffs
+from .cutoffs import CutoffsLike, resolve_cutoffs
 
 __all__ = ["prepare_cutoffs", "per_atom_cutoffs"]
 
