@@ -18,6 +18,7 @@ import torch
 from ase.io import iread
 
 from .._atomic import atomic_path
+from ..graph import RMaxGraph
 from .atoms import atoms_to_data
 from .packed_format import ATOM_DTYPE, EDGE_DTYPE, FORMAT, FRAME_DTYPE, VERSION
 
@@ -31,11 +32,8 @@ class _Writer:
 
     def __init__(self, handle, graph_r_max: float | None, backend: str) -> None:
         self.handle = handle
-        self.graph = None
-        if graph_r_max is not None:
-            from ..transforms import FlexibleRadiusGraph
-
-            self.graph = FlexibleRadiusGraph(graph_r_max, backend=backend)
+        self.graph_r_max = graph_r_max
+        self.backend = backend
         # chunks of ~50-80 kB: a random frame read touches one or two small chunks
         for name, dtype, chunk in (
             ("frames", FRAME_DTYPE, 256),
@@ -59,12 +57,12 @@ class _Writer:
         atoms["pos"] = data.pos.numpy()
         atoms["forces"] = data.forces.numpy()
         edges = np.zeros(0, dtype=EDGE_DTYPE)
-        if self.graph is not None:
-            self.graph.build_cache(data)
-            index = data.rmax_edge_index
+        if self.graph_r_max is not None:
+            rmax = RMaxGraph.search(data, self.graph_r_max, self.backend)
+            index = rmax.edge_index
             edges = np.zeros(index.size(1), dtype=EDGE_DTYPE)
             edges["j"], edges["i"] = index[0].numpy(), index[1].numpy()
-            edges["shift"] = data.rmax_edge_shift.numpy()
+            edges["shift"] = rmax.edge_shift.numpy()
         row = np.zeros(1, dtype=FRAME_DTYPE)
         row["atom_start"], row["num_atoms"] = self.num["atoms"], n
         row["edge_start"], row["num_edges"] = self.num["edges"], len(edges)

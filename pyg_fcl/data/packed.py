@@ -339,6 +339,7 @@ def _attach_graph(data: Data, edges: np.ndarray, radius: float) -> None:
 
     Lengths are recomputed from the positions in their dtype, as a fresh search computes them.
     """
+    from ..graph import RMaxGraph
     from ..neighbors import edge_vectors
 
     edge_index = torch.as_tensor(np.stack([edges["j"], edges["i"]]).astype(np.int64))
@@ -346,10 +347,9 @@ def _attach_graph(data: Data, edges: np.ndarray, radius: float) -> None:
     batch = torch.zeros(data.num_nodes, dtype=torch.long)
     cell = data.cell if bool(data.pbc.any()) else None
     length = edge_vectors(data.pos, edge_index, edge_shift, cell, batch).norm(dim=-1)
-    data.rmax_edge_index = edge_index
-    data.rmax_edge_shift = edge_shift
-    data.rmax_edge_length = length
-    data.rmax_graph_cutoff = torch.full((1,), radius, dtype=torch.float64)
+    RMaxGraph(edge_index, edge_shift, length, torch.full((1,), radius, dtype=torch.float64)).attach(
+        data
+    )
 
 
 def packed_parts(dataset) -> list[tuple[PackedDataset, np.ndarray]] | None:
