@@ -112,7 +112,7 @@ def build_student(args, teacher, train, val):
     """The student model from ``--student``; returns ``(model, has_trained_weights)``."""
     from .. import FCLModel, load_model
     from ..train import average_num_neighbors, dataset_elements
-    from .train import load_factory
+    from ._factory import load_factory
 
     if args.student == "copy":
         return copy.deepcopy(teacher).train(), True

@@ -18,8 +18,8 @@ from ._common import (
     allow_extrapolation,
     cutoffs_from_file,
 )
+from ._data_args import add_data_args, read_kwargs
 from ._types import positive_float, positive_int
-from .train import _add_data_args, read_kwargs
 
 _EXAMPLES = """examples:
   pyg-fcl evaluate --model runs/fcl/best.pt --data data/mad_sample/test.xyz
@@ -60,7 +60,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON")
-    _add_data_args(p)
+    add_data_args(p)
     p.set_defaults(run=run)
     return p
 

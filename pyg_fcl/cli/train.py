@@ -23,12 +23,13 @@ train ...`` (``--batch-size`` is the global batch).
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
 from ..train.config_file import enable_config_file, save_resolved_config
+from ._data_args import add_data_args, read_kwargs
 from ._errors import EXIT_INTERRUPTED
+from ._factory import DEFAULT_FACTORY, load_factory
 from ._train_checks import (
     apply_resume_settings,
     check_new_run_args,
@@ -66,28 +67,6 @@ _EXAMPLES = """examples:
   pyg-fcl train --train t.xyz --val v.xyz --r-min 3.5 --r-max 7 --out runs/fcl --overwrite
 """
 
-DEFAULT_FACTORY = "pyg_fcl_models:FCLMACE"
-
-
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("data")
-    g.add_argument("--subsets", nargs="+", help="keep only these MAD subsets")
-    g.add_argument("--energy-key", default="energy", help="energy label key (default energy)")
-    g.add_argument("--forces-key", default="forces", help="forces label key (default forces)")
-    g.add_argument("--stress-key", default="stress", help="stress label key (default stress)")
-    g.add_argument(
-        "--allow-missing-forces", action="store_true", help="accept frames without forces"
-    )
-
-
-def read_kwargs(args) -> dict:
-    return dict(
-        energy_key=args.energy_key,
-        forces_key=args.forces_key,
-        stress_key=args.stress_key,
-        allow_missing_forces=args.allow_missing_forces,
-    )
-
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -103,7 +82,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     g.add_argument("--val", nargs="+", help="validation files (or use --val-fraction)")
     g.add_argument("--val-fraction", type=positive_float, help="hold out this fraction of --train")
-    _add_data_args(p)
+    add_data_args(p)
     g = p.add_argument_group("model")
     g.add_argument(
         "--model-factory", default=None, help=f"module:callable (default {DEFAULT_FACTORY})"
@@ -178,27 +157,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     enable_config_file(p)
     p.set_defaults(run=run)
     return p
-
-
-def load_factory(spec: str):
-    """Import ``module:callable``; a clear error when the module is missing."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"--model-factory must look like 'module:callable', got {spec!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        hint = (
-            " (the reference model ships in pyg-fcl's models/ directory; install pyg-fcl from "
-            "its source tree with `pip install -e .`, or pass --model-factory / --model-init)"
-            if spec == DEFAULT_FACTORY
-            else ""
-        )
-        raise ValueError(f"cannot import model factory {spec!r}: {err}{hint}") from err
-    try:
-        return getattr(module, attr)
-    except AttributeError as err:
-        raise ValueError(f"module {module_name!r} has no {attr!r}") from err
 
 
 def build_model(args, train, val):
