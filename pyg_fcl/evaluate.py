@@ -171,6 +171,9 @@ def accumulate_errors(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if group_by != "subset" and structures and group_by not in structures[0]:
+        fields = sorted(k for k in structures[0].keys() if isinstance(structures[0][k], str))
+        raise ValueError(f"group_by={group_by!r} is not a field of the structures (have {fields})")
     dev = resolve_device(device)
     r_max = float(model.r_max)
     graph = getattr(model, "graph", None) or FlexibleRadiusGraph(r_max, model.edge_rule)
