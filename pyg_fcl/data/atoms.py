@@ -240,7 +240,12 @@ def atoms_to_data(
 
 def _read_frames(path: str, index, format: str | None) -> list[tuple[int, Atoms]]:
     """Read the selected frames with ASE and return ``(frame index in file, atoms)`` pairs."""
-    idx = string2index(index) if isinstance(index, str) else index
+    try:
+        idx = string2index(index) if isinstance(index, str) else index
+    except ValueError:
+        raise ValueError(
+            f"{path!r}: index {index!r} is neither a frame number nor a slice like '::10'"
+        ) from None
     if not isinstance(idx, (int, slice)):
         raise ValueError(f"{path!r}: index {index!r} is neither an int nor a slice")
     if isinstance(idx, int) and idx >= 0:

@@ -42,9 +42,12 @@ def ase_read(path: str, index=None, format: str | None = None):
     and the frame.
 
     Raises:
+        FileNotFoundError: no such file.
         ValueError: an empty file, an index past the last frame (with the frame count), or a
             frame that cannot be parsed (truncated or malformed file, unknown symbol, binary data).
     """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"structure file not found: {path}")
     try:
         return _read(path, index=index, format=format)
     except Exception as err:  # noqa: BLE001 - ASE raises many types for a bad file
