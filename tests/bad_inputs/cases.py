@@ -220,16 +220,38 @@ def _evaluate_bad_group(f):
 
 
 # ------------------------------------------------------------------ the cases
+def _with(base: list[str], extra: tuple[str, ...]) -> list[str]:
+    """``base`` with ``extra`` options added; an option already in ``base`` takes the new
+    value (so the documented command shows each option once)."""
+    out = list(base)
+    k = 0
+    while k < len(extra):
+        option, value = extra[k], extra[k + 1] if k + 1 < len(extra) else None
+        single = value is not None and not value.startswith("--")
+        if (
+            option.startswith("--")
+            and option in out
+            and single
+            and (k + 2 >= len(extra) or extra[k + 2].startswith("--"))
+        ):
+            out[out.index(option) + 1] = value
+            k += 2
+            continue
+        out.append(option)
+        k += 1
+    return out
+
+
 def _md(*extra: str) -> list[str]:
-    return ["md", "--model", "{model}", "--structure", "{co2}", "--steps", "2", *extra]
+    return _with(["md", "--model", "{model}", "--structure", "{co2}", "--steps", "2"], extra)
 
 
 def _evaluate(*extra: str) -> list[str]:
-    return ["evaluate", "--model", "{model}", "--data", "{co2}", "--no-progress", *extra]
+    return _with(["evaluate", "--model", "{model}", "--data", "{co2}", "--no-progress"], extra)
 
 
 def _train(*extra: str) -> list[str]:
-    return [
+    base = [
         "train",
         "--train",
         "{co2}",
@@ -244,8 +266,8 @@ def _train(*extra: str) -> list[str]:
         "--no-progress",
         "--device",
         "cpu",
-        *extra,
     ]
+    return _with(base, extra)
 
 
 _NOT_CKPT = "not a pyg-fcl model checkpoint"
@@ -502,7 +524,13 @@ CASES: list[Case] = [
         r"below the model's trained r_min",
         _evaluate("--cutoff", "1.0"),
     ),
-    Case("cutoff_above_r_max", "cutoffs", "md --cutoff above r_max", r"= 9.0 is not in \(0, r_max=4.5\]", _md("--cutoff", "9")),
+    Case(
+        "cutoff_above_r_max",
+        "cutoffs",
+        "md --cutoff above r_max",
+        r"= 9.0 is not in \(0, r_max=4.5\]",
+        _md("--cutoff", "9"),
+    ),
     Case(
         "cutoff_zero",
         "cutoffs",

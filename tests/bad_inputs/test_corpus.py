@@ -75,3 +75,9 @@ def test_unknown_class_module_was_never_imported(files, capsys):
 def test_corpus_is_large_enough():
     assert len(CASES) >= 60
     assert math.isfinite(len(CASES))
+
+
+def test_every_case_is_in_the_troubleshooting_page():
+    page = (Path(__file__).resolve().parents[2] / "docs" / "troubleshooting.md").read_text()
+    missing = [c.id for c in CASES if f"`{c.id}`" not in page]
+    assert not missing, f"run python tests/bad_inputs/make_docs.py; missing: {missing}"
