@@ -65,6 +65,8 @@ _NAMES = {
     "normalize_subset": ".data",
     "MAD_SUBSETS": ".data",
     "MAD_BENCH_SUBSETS": ".data",
+    "PackedDataset": ".data",
+    "pack_structures": ".data",
 }
 
 __all__ = ["__version__", "evaluate", *_NAMES]
