@@ -3,9 +3,10 @@
 ``radius_graph`` returns every pair within the cutoff, PyG direction (``edge_index[0]`` neighbour
 ``j``, ``edge_index[1]`` centre ``i``) and integer lattice shifts: the same edge set for every
 backend, and the same sorted tensors with ``sort=True``; ``edge_vectors`` turns them into
-differentiable vectors. ``prune_edges`` cuts a cached ``r_max`` graph down to per-edge cutoffs
-(float32 pre-selection, exact result; ``length_lower_bound`` and ``compact_shift`` prepare the
-cache).
+differentiable vectors (``half=True``: each unordered pair once). ``prune_edges`` cuts a cached
+``r_max`` graph down to per-edge cutoffs (float32 pre-selection, exact result;
+``length_lower_bound`` and ``compact_shift`` prepare the cache); ``prune_pairs`` does it from a
+list of pairs, once per pair for symmetric edge rules.
 
 Backends (``available_backends()`` lists the installed ones):
 
@@ -17,7 +18,7 @@ Backends (``available_backends()`` lists the installed ones):
 """
 
 from ._edge_vectors import edge_vectors
-from ._prune import compact_shift, length_lower_bound, prune_edges
+from ._prune import compact_shift, length_lower_bound, prune_edges, prune_pairs
 from ._radius_graph import BACKENDS, available_backends, radius_graph
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "available_backends",
     "BACKENDS",
     "prune_edges",
+    "prune_pairs",
     "length_lower_bound",
     "compact_shift",
 ]

@@ -185,15 +185,41 @@ def _assemble(i: Tensor, j: Tensor, shift: Tensor, mirror: bool) -> tuple[Tensor
     return edge_index, edge_shift
 
 
-def finalize(cand: Candidates, inputs: Inputs, sort: bool = False) -> tuple[Tensor, Tensor]:
-    """Applies the exact cutoff, removes self pairs, adds reverse edges of half lists, and sorts
-    on request.
+def _representative(i: Tensor, j: Tensor, shift: Tensor) -> Tensor:
+    """``[E]`` bool: the edge is its pair's representative, ``i < j``, or ``i == j`` with the
+    shift lexicographically positive (exactly one of ``(i, j, s)`` and ``(j, i, -s)``)."""
+    s0, s1, s2 = shift.unbind(1)
+    positive = (s0 > 0) | ((s0 == 0) & ((s1 > 0) | ((s1 == 0) & (s2 > 0))))
+    return (i < j) | ((i == j) & positive)
+
+
+def _pairs(i: Tensor, j: Tensor, shift: Tensor, half: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Each unordered pair once, as its representative (see :func:`_representative`)."""
+    rep = _representative(i, j, shift)
+    if not half:  # a full list holds both directions: keep the representatives
+        keep = rep.nonzero().squeeze(1)
+        return i.index_select(0, keep), j.index_select(0, keep), shift.index_select(0, keep)
+    flip = ~rep  # a half list holds one direction of each pair: turn the others around
+    return (
+        torch.where(flip, j, i),
+        torch.where(flip, i, j),
+        torch.where(flip[:, None], -shift, shift),
+    )
+
+
+def finalize(
+    cand: Candidates, inputs: Inputs, sort: bool = False, half: bool = False
+) -> tuple[Tensor, Tensor]:
+    """Applies the exact cutoff, removes self pairs, adds reverse edges of half lists (or keeps
+    each pair once), and sorts on request.
 
     Args:
         cand (Candidates): backend output.
         inputs (Inputs): validated arguments.
         sort (bool): sort the edges by ``(i, j, shift)`` (default: the backend's order, then the
             reverse edges of a half list).
+        half (bool): return each unordered pair once, as the edge with ``i < j`` (or ``i == j``
+            and the shift lexicographically positive), instead of both directions.
 
     Returns:
         tuple[Tensor, Tensor]: ``edge_index`` ``[2, E]`` (row 0 neighbour ``j``, row 1 centre
@@ -206,6 +232,10 @@ def finalize(cand: Candidates, inputs: Inputs, sort: bool = False) -> tuple[Tens
     if i.numel() == 0:
         empty = torch.zeros(0, dtype=torch.long, device=inputs.pos.device)
         return torch.stack([empty, empty]), empty.view(0, 3)
+    mirror = cand.half
+    if half:
+        i, j, shift = _pairs(i, j, shift, cand.half)
+        mirror = False
     if not sort:
-        return _assemble(i, j, shift, mirror=cand.half)
-    return _sort(i.long(), j.long(), shift, inputs.num_nodes, mirror=cand.half)
+        return _assemble(i, j, shift, mirror=mirror)
+    return _sort(i.long(), j.long(), shift, inputs.num_nodes, mirror=mirror)

@@ -15,6 +15,10 @@ module makes it in float32 (half the memory traffic of float64) without giving u
    same comparison as an unoptimised ``length < edge_cutoff`` mask), where the differentiable
    edge cutoffs have to be gathered anyway.
 
+A cache of unordered pairs (each once, ``radius_graph(..., half=True)``) halves the work again
+for the symmetric edge rules (all but ``receiver``): :func:`prune_pairs` decides once per pair
+and writes both directions.
+
 Shifts can be stored in the cache in the narrowest integer dtype that holds them
 (:func:`compact_shift`, usually int8: 3 bytes per edge instead of 24), which makes their gather
 ~3x cheaper; consumers cast them to the float dtype of the positions anyway.
@@ -27,7 +31,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["length_lower_bound", "compact_shift", "prune_edges"]
+__all__ = ["length_lower_bound", "compact_shift", "prune_edges", "prune_pairs"]
 
 # float32(L * (1 - 2^-20)) <= L * (1 - 2^-20) * (1 + 2^-24) < L * (1 - 2^-21): a lower bound of
 # the length with room for the float32 rounding of the edge cutoff (relative <= 3 * 2^-24).
@@ -108,4 +112,64 @@ def prune_edges(
         edge_shift.index_select(0, candidates),
         edge_cutoff.index_select(0, keep),
         length.index_select(0, keep),
+    )
+
+
+def prune_pairs(
+    pair_index: Tensor,
+    pair_shift: Tensor,
+    pair_length: Tensor,
+    cutoff: Tensor,
+    edge_cutoff_fn: Callable[[Tensor, Tensor], Tensor],
+    length_bound: Tensor | None = None,
+    symmetric: bool = True,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The directed edges with ``edge_length < edge_cutoff`` from a list of unordered pairs.
+
+    Every pair ``(j, i, shift)`` stands for two edges, itself and its reverse
+    ``(i, j, -shift)`` (same length). The result is the edge set :func:`prune_edges` returns on
+    the full list, in another order: the kept pairs as listed, then their reverses (for a
+    ``symmetric`` rule); or the kept forward edges, then the kept reverse edges.
+
+    Args:
+        pair_index (Tensor): ``[2, P]`` each unordered pair once (``radius_graph(half=True)``).
+        pair_shift (Tensor): ``[P, 3]`` integer shifts (any signed integer dtype).
+        pair_length (Tensor): ``[P]`` lengths.
+        cutoff (Tensor): ``[N]`` per-atom cutoffs (may require grad).
+        edge_cutoff_fn (Callable): the edge rule, as for :func:`prune_edges`.
+        length_bound (Tensor, optional): ``[P]`` float32 :func:`length_lower_bound`.
+        symmetric (bool): the rule gives an edge and its reverse the same cutoff (mean, min, max,
+            geometric; not receiver): one decision per pair.
+
+    Returns:
+        tuple[Tensor, Tensor, Tensor, Tensor]: ``edge_index`` ``[2, E]``, ``edge_shift``
+        ``[E, 3]``, ``edge_cutoff`` ``[E]`` (differentiable in ``cutoff``), ``edge_length``
+        ``[E]``.
+    """
+    if length_bound is None:
+        length_bound = length_lower_bound(pair_length)
+    if symmetric:
+        index, shift, edge_cutoff, length = prune_edges(
+            pair_index, pair_shift, pair_length, cutoff, edge_cutoff_fn, length_bound
+        )
+        k = index.shape[1]
+        edge_index = torch.empty(2, 2 * k, dtype=index.dtype, device=index.device)
+        edge_index[:, :k] = index
+        edge_index[0, k:] = index[1]
+        edge_index[1, k:] = index[0]
+        return (
+            edge_index,
+            torch.cat([shift, -shift]),
+            torch.cat([edge_cutoff, edge_cutoff]),
+            torch.cat([length, length]),
+        )
+    forward = prune_edges(pair_index, pair_shift, pair_length, cutoff, edge_cutoff_fn, length_bound)
+    backward = prune_edges(
+        pair_index.flip(0), pair_shift, pair_length, cutoff, edge_cutoff_fn, length_bound
+    )
+    return (
+        torch.cat([forward[0], backward[0]], dim=1),
+        torch.cat([forward[1], -backward[1]]),
+        torch.cat([forward[2], backward[2]]),
+        torch.cat([forward[3], backward[3]]),
     )

@@ -64,6 +64,7 @@ def radius_graph(
     *,
     backend: str = "auto",
     sort: bool = False,
+    half: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Exact radius graph with periodic boundary conditions.
 
@@ -91,6 +92,10 @@ def radius_graph(
             ``"torch_cluster"``.
         sort (bool): return the edges in the canonical ``(i, j, shift)`` order (default
             ``False``: the same edge set in the backend's order).
+        half (bool): return each unordered pair once instead of both directions: the edge with
+            ``i < j``, or ``i == j`` and ``edge_shift`` lexicographically positive (its reverse
+            is ``(j, i, -edge_shift)``). Half the memory, and half the work for symmetric edge
+            rules (:func:`prune_pairs`).
 
     Returns:
         tuple[Tensor, Tensor]: ``edge_index`` ``[2, num_edges]`` long with ``edge_index[0] = j``
@@ -113,6 +118,6 @@ def radius_graph(
     geometry = cell_geometry(inputs)
     if inputs.num_nodes == 0:
         empty = Candidates(inputs.batch, inputs.batch, inputs.batch.view(0, 3))
-        return finalize(empty, inputs, sort=sort)
+        return finalize(empty, inputs, sort=sort, half=half)
     candidates = search(inputs, geometry, search_radius(inputs.r_max))
-    return finalize(candidates, inputs, sort=sort)
+    return finalize(candidates, inputs, sort=sort, half=half)

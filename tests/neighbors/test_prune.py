@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pyg_fcl.graph import EDGE_RULES, compute_edge_cutoff
-from pyg_fcl.neighbors._prune import compact_shift, length_lower_bound, prune_edges
+from pyg_fcl.neighbors._prune import compact_shift, length_lower_bound, prune_edges, prune_pairs
 
 
 def _reference(edge_index, edge_shift, length, cutoff, rule):
@@ -111,3 +111,41 @@ def test_length_bound_and_compact_shift():
     assert compact_shift(shift * 10**8).dtype == torch.int64
     assert torch.equal(compact_shift(shift * 1000).long(), shift * 1000)
     assert compact_shift(torch.zeros(0, 3, dtype=torch.long)).shape == (0, 3)
+
+
+@pytest.mark.parametrize("rule", EDGE_RULES)
+def test_prune_pairs_equals_prune_edges_on_the_full_list(rule):
+    gen = torch.Generator().manual_seed(5)
+    pairs, shifts, lengths, cutoff = _random_graph(11)
+    keep = pairs[0] != pairs[1]  # pairs of distinct atoms (any shift) and an atom's own images
+    pairs, shifts, lengths = pairs[:, keep], shifts[keep], lengths[keep]
+    lengths = _on_the_boundary(pairs, lengths, cutoff, "mean", gen)
+    cutoff.requires_grad_(True)
+    full_index = torch.cat([pairs, pairs.flip(0)], dim=1)
+    full_shift = torch.cat([shifts, -shifts])
+    full_length = torch.cat([lengths, lengths])
+
+    def fn(c, e):
+        return compute_edge_cutoff(c, e, rule)
+
+    expected = prune_edges(full_index, full_shift, full_length, cutoff, fn)
+    got = prune_pairs(
+        pairs, compact_shift(shifts), lengths, cutoff, fn, symmetric=rule != "receiver"
+    )
+
+    def table(result):
+        index, shift, edge_cutoff, length = result
+        return sorted(
+            zip(
+                index[1].tolist(),
+                index[0].tolist(),
+                map(tuple, shift.long().tolist()),
+                edge_cutoff.tolist(),
+                length.tolist(),
+            )
+        )
+
+    assert table(got) == table(expected)
+    (g_got,) = torch.autograd.grad(got[2].sum(), cutoff)
+    (g_ref,) = torch.autograd.grad(expected[2].sum(), cutoff)
+    torch.testing.assert_close(g_got, g_ref)

@@ -201,3 +201,26 @@ def test_unsorted_default_is_the_sorted_graph_permuted(backend):
         assert sorted(got) == edge_list(ref_index, ref_shift)
         again = radius_graph(pos, r, batch, cell, pbc, backend=backend)  # deterministic
         assert torch.equal(again[0], edge_index) and torch.equal(again[1], edge_shift)
+
+
+def test_half_lists_hold_each_pair_once_as_its_representative():
+    for pos, batch, cell, pbc, r, reference in random_batches()[:18]:
+        sorted_halves = []
+        for backend in BACKENDS:
+            edge_index, edge_shift = radius_graph(
+                pos, r, batch, cell, pbc, backend=backend, half=True
+            )
+            pairs = edge_list(edge_index, edge_shift)  # (i, j, shift) with i the centre
+            assert len(pairs) == len(set(pairs)) and 2 * len(pairs) == len(reference)
+            for i, j, s in pairs:
+                assert i < j or (i == j and s > (0, 0, 0))
+            both = set(pairs) | {(j, i, tuple(-x for x in s)) for i, j, s in pairs}
+            assert both == reference
+            sorted_halves.append(
+                radius_graph(pos, r, batch, cell, pbc, backend=backend, half=True, sort=True)
+            )
+        for other in sorted_halves[1:]:
+            assert torch.equal(other[0], sorted_halves[0][0])
+            assert torch.equal(other[1], sorted_halves[0][1])
+        keys = edge_list(*sorted_halves[0])
+        assert keys == sorted(keys)
