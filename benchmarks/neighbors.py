@@ -10,8 +10,9 @@ Builds periodic supercells of a shipped molecular crystal (default: the X23 benz
 - ASE's ``neighbor_list`` (small and medium systems only: it is slow),
 - pruning the cached ``r_max`` graph to random per-atom cutoffs in ``[r_min, r_max]`` (mean edge
   rule), as a fraction of the default search: the library's path
-  (``pyg_fcl.transforms.FlexibleRadiusGraph`` on a ``Data`` whose graph is cached) and
-  ``pyg_fcl.neighbors.prune_edges`` on a cache with float32 length bounds and int8 shifts.
+  (``pyg_fcl.transforms.FlexibleRadiusGraph`` on a ``Data`` whose graph is cached),
+  ``pyg_fcl.neighbors.prune_edges`` on a cache with float32 length bounds and int8 shifts, and
+  ``prune_pairs`` on a cache of pairs (``radius_graph(half=True)``, whose search is timed too).
 
 Every backend's edge count is checked against vesin's, the sorted tensors of every backend must be
 identical, and both pruning paths must keep the same edges; a mismatch aborts the run.
@@ -163,6 +164,11 @@ def bench_size(atoms, args, backends) -> dict:
     t, _ = timed(lambda: radius_graph(pos, args.cutoff, cell=cell[None], pbc=pbc, sort=True),
                  args.repeats)  # fmt: skip
     row["times"]["auto_sorted"] = t
+    t, pairs = timed(lambda: radius_graph(pos, args.cutoff, cell=cell[None], pbc=pbc, half=True),
+                     args.repeats)  # fmt: skip
+    if 2 * pairs[0].shape[1] != row["pairs"]:
+        raise RuntimeError(f"half list: {pairs[0].shape[1]} pairs for {row['pairs']} edges")
+    row["times"]["auto_half"] = t
     if not args.no_ase and n <= args.max_ase:
         t, (i,) = timed(
             lambda: (neighbor_list("i", atoms, args.cutoff),), max(1, args.repeats // 2)
@@ -179,7 +185,14 @@ def bench_prune(pos, cell, pbc, args) -> dict:
     from torch_geometric.data import Data
 
     from pyg_fcl import compute_edge_cutoff
-    from pyg_fcl.neighbors import compact_shift, length_lower_bound, prune_edges
+    from pyg_fcl.neighbors import (
+        compact_shift,
+        edge_vectors,
+        length_lower_bound,
+        prune_edges,
+        prune_pairs,
+        radius_graph,
+    )
     from pyg_fcl.transforms import FlexibleRadiusGraph
 
     gen = torch.Generator(device=pos.device).manual_seed(0)
@@ -191,7 +204,7 @@ def bench_prune(pos, cell, pbc, args) -> dict:
 
     data = transform(Data(pos=pos, cell=cell[None], pbc=pbc, cutoff=cutoffs()))
     samples = [cutoffs() for _ in range(args.repeats + 1)]
-    fast_samples = list(samples)
+    fast_samples, samples_copy = list(samples), list(samples)
 
     def library():
         data.cutoff = samples.pop()
@@ -211,14 +224,34 @@ def bench_prune(pos, cell, pbc, args) -> dict:
     t_fast, kept = timed(fast, args.repeats)
     if not torch.equal(kept[0], out.edge_index):
         raise RuntimeError("prune_edges kept other edges than the library's pruning")
-    return {"library": t_library, "prune_edges": t_fast, "edges_kept": int(kept[0].shape[1])}
+    # a cache of pairs (each once): one decision per pair, both directions written
+    pairs, pair_shift = radius_graph(pos, args.cutoff, cell=cell[None], pbc=pbc, half=True)
+    pair_length = edge_vectors(pos, pairs, pair_shift, cell[None]).norm(dim=-1)
+    pair_shift, pair_bound = compact_shift(pair_shift), length_lower_bound(pair_length)
+    pair_samples = list(samples_copy)
+
+    def pairs_fast():
+        return prune_pairs(pairs, pair_shift, pair_length, pair_samples.pop(), rule, pair_bound)
+
+    t_pairs, kept_pairs = timed(pairs_fast, args.repeats)
+    check = prune_pairs(pairs, pair_shift, pair_length, samples_copy[0], rule, pair_bound)
+    ref = prune_edges(edge_index, shift, lengths, samples_copy[0], rule, bound)
+    if check[0].shape[1] != ref[0].shape[1]:
+        raise RuntimeError("prune_pairs kept another number of edges than prune_edges")
+    return {
+        "library": t_library,
+        "prune_edges": t_fast,
+        "prune_pairs": t_pairs,
+        "edges_kept": int(kept[0].shape[1]),
+        "pair_edges_kept": int(kept_pairs[0].shape[1]),
+    }
 
 
 def print_table(rows: list[dict], names: list[str], clock: str) -> None:
-    cols = ["vesin_direct", "vesin_half"] + names + ["auto_sorted", "ase"]
+    cols = ["vesin_direct", "vesin_half"] + names + ["auto_sorted", "auto_half", "ase"]
     head = ["atoms", "pairs"] + [f"{c} ms" for c in cols]
-    head += ["auto / vesin", "sorted / vesin", "prune ms", "prune / search"]
-    head += ["prune_edges ms", "prune_edges / search"]
+    head += ["auto / vesin", "sorted / vesin", "half / vesin", "prune ms", "prune / search"]
+    head += ["prune_edges ms", "prune_edges / search", "prune_pairs ms", "prune_pairs / search"]
     print(f"\n{clock} time")
     print("| " + " | ".join(head) + " |")
     print("|" + "---:|" * len(head))
@@ -229,7 +262,8 @@ def print_table(rows: list[dict], names: list[str], clock: str) -> None:
         auto = t.get("vesin", t.get("brute"))
         cells.append(f"{auto / t['vesin_direct']:.2f}")
         cells.append(f"{t['auto_sorted'] / t['vesin_direct']:.2f}")
-        for key in ("library", "prune_edges"):
+        cells.append(f"{t['auto_half'] / t['vesin_direct']:.2f}")
+        for key in ("library", "prune_edges", "prune_pairs"):
             prune = row["prune"][key][clock]
             cells += [f"{1e3 * prune:.1f}", f"{prune / auto:.1%}"]
         print("| " + " | ".join(cells) + " |")

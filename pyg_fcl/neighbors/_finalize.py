@@ -195,16 +195,20 @@ def _representative(i: Tensor, j: Tensor, shift: Tensor) -> Tensor:
 
 def _pairs(i: Tensor, j: Tensor, shift: Tensor, half: bool) -> tuple[Tensor, Tensor, Tensor]:
     """Each unordered pair once, as its representative (see :func:`_representative`)."""
-    rep = _representative(i, j, shift)
     if not half:  # a full list holds both directions: keep the representatives
-        keep = rep.nonzero().squeeze(1)
+        keep = _representative(i, j, shift).nonzero().squeeze(1)
         return i.index_select(0, keep), j.index_select(0, keep), shift.index_select(0, keep)
-    flip = ~rep  # a half list holds one direction of each pair: turn the others around
-    return (
-        torch.where(flip, j, i),
-        torch.where(flip, i, j),
-        torch.where(flip[:, None], -shift, shift),
-    )
+    # a half list holds one direction of each pair (vesin's: i < j), turn the others around
+    flip = i > j
+    same = (i == j).nonzero().squeeze(1)  # an atom's own images: decided by the shift
+    if same.numel() > 0:
+        flip[same] = ~_representative(i[same], j[same], shift[same])
+    turn = flip.nonzero().squeeze(1)
+    if turn.numel() > 0:
+        i, j, shift = i.clone(), j.clone(), shift.clone()
+        i[turn], j[turn] = j[turn], i[turn]
+        shift[turn] = -shift[turn]
+    return i, j, shift
 
 
 def finalize(
