@@ -4,11 +4,24 @@ The public API. Everything importable from here is stable; submodules hold the d
 imported on first use (``import pyg_fcl`` loads no trainer, optimizer, matplotlib or ASE MD).
 """
 
+import sys
+import types
+
 from ._lazy import lazy_names
 
-# ``evaluate`` is both a submodule and a function: bind the function now, or importing the
-# submodule later would shadow a lazily bound name (evaluate.py loads no trainer or optimizer).
-from .evaluate import evaluate
+
+class _Package(types.ModuleType):
+    """``evaluate`` is both a submodule and a function: importing the submodule must not replace
+    the function ``pyg_fcl.evaluate`` (the submodule stays in ``sys.modules``). So the function
+    stays lazy too, and ``import pyg_fcl`` (and ``pyg-fcl --help``) loads no torch."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "evaluate" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __version__ = "0.1.0"
 
@@ -69,6 +82,8 @@ _NAMES = {
     "pack_structures": ".data",
 }
 
-__all__ = ["__version__", "evaluate", *_NAMES]
+_NAMES["evaluate"] = ".evaluate"
+
+__all__ = ["__version__", *_NAMES]
 
 __getattr__, __dir__ = lazy_names(__name__, _NAMES)
