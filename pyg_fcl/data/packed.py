@@ -21,7 +21,7 @@ from torch_geometric.data import Data
 
 from .packed_format import open_packed
 
-__all__ = ["PackedDataset", "packed_parts"]
+__all__ = ["PackedDataset", "packed_parts", "subset_labels"]
 
 _MAX_CACHED_STRINGS = 4096
 
@@ -167,6 +167,18 @@ class PackedDataset(Sequence):
         for _, w, _, atoms, owner in self._blocks(self.file_rows() if rows is None else rows):
             found[atoms["z"][w[owner] > 0]] = True
         return [int(z) for z in np.nonzero(found)[0]]
+
+    def subset_labels(self, rows: np.ndarray | None = None) -> set[str]:
+        """The ``data.subset`` values of the frames at file ``rows`` (reads one column)."""
+        handle = self._file()
+        rows = self.file_rows() if rows is None else np.asarray(rows, dtype=np.int64)
+        present = np.zeros(handle["strings"].shape[0], dtype=bool)
+        for start in range(0, self.num_frames, 1 << 20):
+            chosen = rows[(rows >= start) & (rows < start + (1 << 20))] - start
+            if len(chosen):
+                column = handle["frames"].fields("subset")[start : start + (1 << 20)]
+                present[column[chosen]] = True
+        return {self._subset(handle, int(k)) for k in np.nonzero(present)[0]}
 
     def label_blocks(self, elements: Sequence[int], rows: np.ndarray | None = None):
         """Per block of frames: what an energy-normalisation fit needs, read as columns.
@@ -377,3 +389,17 @@ def packed_parts(dataset) -> list[tuple[PackedDataset, np.ndarray]] | None:
                 out.append((root, rows[local]))
         return out
     return None
+
+
+def subset_labels(dataset) -> set[str]:
+    """The ``subset`` names in ``dataset`` (``"unlabelled"`` for frames without one).
+
+    Packed files and views of them read only the subset column; anything else is iterated.
+    """
+    parts = packed_parts(dataset)
+    if parts is None:
+        return {str(getattr(d, "subset", "") or "unlabelled") for d in dataset}
+    found: set[str] = set()
+    for root, rows in parts:
+        found.update(name or "unlabelled" for name in root.subset_labels(rows))
+    return found

@@ -14,6 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.data import Batch, Data
 
 from ..checkpoint import atomic_torch_save, model_checkpoint, read_checkpoint
+from ..data.packed import subset_labels
 from ..data.views import IndexedStructures
 from ..evaluate import ErrorSums, accumulate_errors
 from ..model import FCLModel
@@ -332,9 +333,7 @@ class Trainer:
             return {}
         indices = range(self.ctx.rank, len(self.val_set), self.ctx.world_size)
         shard = IndexedStructures(self.val_set, indices)  # read batch by batch (lazy data)
-        names = sorted(
-            {str(getattr(d, "subset", "") or "unlabelled") for d in self.val_set.structures}
-        )
+        names = sorted(subset_labels(self.val_set.structures))  # packed: one column read
         results = {}
         context = self.ema.average_parameters(self.model) if self.ema is not None else nullcontext()
         with context:

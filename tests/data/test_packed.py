@@ -15,6 +15,7 @@ import torch
 from pyg_fcl import read_structures
 from pyg_fcl.cli import main
 from pyg_fcl.data import PackedDataset, pack_structures
+from pyg_fcl.data.packed import subset_labels
 from pyg_fcl.data.views import ConcatStructures
 from pyg_fcl.train import read_training_data, split_structures
 from pyg_fcl.transforms import FlexibleRadiusGraph
@@ -75,6 +76,9 @@ def test_views_subsets_concat_and_pickle(packed):
     both = read_training_data([path, CO2])
     assert isinstance(both, ConcatStructures) and len(both) == len(dataset) + 186
     assert_same(both[len(dataset) + 3], read_structures(CO2)[3])
+    for data in (dataset, view, chosen, both):  # one column read = iterating every frame
+        assert subset_labels(data) == {d.subset or "unlabelled" for d in data}
+    assert subset_labels(chosen) == {"MC3D"}
     rest, held = split_structures(both, 0.25, seed=1)
     mem_rest, mem_held = split_structures(list(ref) + read_structures(CO2), 0.25, seed=1)
     assert len(held) == len(mem_held) and all(
