@@ -107,8 +107,9 @@ class GraphCache:
         data = self._cached[index] if self.keep else None
         if data is None:
             data = copy.copy(self.structures[index])
+            present = set(data.keys())  # one listing (``key in data`` lists the keys each time)
             for key in _PRUNED_KEYS:
-                if key in data:
+                if key in present:
                     del data[key]
             if not (self.lazy and self.graph.is_cached(data)):
                 self.graph.build_cache(data)
