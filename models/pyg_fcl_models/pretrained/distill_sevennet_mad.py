@@ -10,7 +10,8 @@ is read: ``data/mad_sample/train.xyz``'s labels are ignored.
 
 ``OUT/last.pt`` is written every ``--checkpoint-every`` steps; ``--resume OUT/last.pt``
 continues the run exactly (a later session, the teacher labels read back from ``OUT``);
-``--export OUT/last.pt`` writes the deployable ``OUT/model.pt`` (EMA weights, no optimizer).
+``--export OUT/last.pt`` writes the deployable ``OUT/model.pt`` (EMA weights, no optimizer);
+``--init-from model.pt`` continues training from a deployed model with a fresh optimizer.
 
     nice -n 10 python models/pyg_fcl_models/pretrained/distill_sevennet_mad.py \\
         --out runs/sevennet_mad --max-steps 400
@@ -62,6 +63,12 @@ def main() -> None:
     p.add_argument("--stress-weight", type=float, default=0.0)
     p.add_argument("--checkpoint-every", type=int, default=10)
     p.add_argument("--resume", default=None, help="OUT/last.pt of an interrupted run")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="start the student from these weights (e.g. the shipped sevennet0_distilled_mad.pt; "
+        "a fresh optimizer and schedule)",
+    )
     p.add_argument("--export", default=None, help="only write OUT/model.pt from this checkpoint")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
@@ -87,7 +94,7 @@ def main() -> None:
         batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
         p_rmax=args.p_rmax, stress_weight=args.stress_weight, fit_normalization=False,
         val_cutoffs=[teacher.r_max, 4.0], teacher=args.teacher, out_dir=str(out),
-        checkpoint_every=args.checkpoint_every, seed=0,
+        checkpoint_every=args.checkpoint_every, seed=0, init_from=args.init_from,
     )  # fmt: skip
     info = out / "run_info.json"
     saved = json.loads(info.read_text()) if info.is_file() else {}
