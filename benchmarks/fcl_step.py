@@ -21,6 +21,7 @@ machine).
 Examples:
     python benchmarks/fcl_step.py                          # defaults, table on stdout
     python benchmarks/fcl_step.py --steps 20 --threads 2 --json out/fcl_step.json
+    python benchmarks/fcl_step.py --compare-single-block   # + the previous padded layout
     python benchmarks/fcl_step.py --channels 16 --l-max 1 --frames 4 --profile
 """
 
