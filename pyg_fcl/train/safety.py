@@ -25,6 +25,8 @@ __all__ = [
     "GracefulStop",
     "TrainingInterrupted",
     "check_init_weights",
+    "check_writable",
+    "check_val_cutoffs",
 ]
 
 #: Files that mark a directory as holding a training run.
@@ -69,14 +71,36 @@ def prepare_out_dir(out: str | os.PathLike, *, resume: bool, overwrite: bool) ->
             )
         for name in existing:
             (path / name).unlink()
+    check_writable(path, "--out")
+    return path
+
+
+def check_writable(path: str | os.PathLike, what: str = "out_dir") -> None:
+    """Create directory ``path`` if needed and write (then delete) a probe file in it.
+
+    Raises:
+        ValueError: naming ``what`` and ``path`` when it cannot be written.
+    """
+    path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".pyg-fcl-write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
-        raise ValueError(f"--out {path} is not writable ({err.strerror or err})") from None
-    return path
+        raise ValueError(f"{what} {path} is not writable ({err.strerror or err})") from None
+
+
+def check_val_cutoffs(cutoffs, r_min: float, r_max: float, allow_below_r_min: bool) -> None:
+    """ValueError unless every validation cutoff is in ``[r_min, r_max]`` (``(0, r_max]`` when
+    the model allows extrapolation), before the first step rather than after the first epoch."""
+    low = 0.0 if allow_below_r_min else r_min
+    bad = [c for c in cutoffs if not (low <= c <= r_max and c > 0)]
+    if bad:
+        raise ValueError(
+            f"val_cutoffs {bad} lie outside the model's range [{low:g}, {r_max:g}] "
+            "(below r_min only with model.allow_below_r_min = True)"
+        )
 
 
 class GracefulStop:

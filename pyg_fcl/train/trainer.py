@@ -27,7 +27,7 @@ from .losses import TERMS, combine_loss, loss_terms
 from .metrics import epoch_line, write_metrics
 from .normalization import fit_energy_normalization
 from .prefetch import Prefetcher
-from .safety import GracefulStop, TrainingInterrupted
+from .safety import GracefulStop, TrainingInterrupted, check_val_cutoffs, check_writable
 from .schedule import lr_factor
 from .teacher import distillation_sets
 
@@ -160,6 +160,12 @@ class Trainer:
         self.val_cutoffs = cfg.val_cutoffs or [
             cfg.fixed_cutoff if cfg.fixed_cutoff is not None else self.r_max
         ]
+        # fail now, not after the first epoch
+        check_val_cutoffs(
+            self.val_cutoffs, model.r_min, model.r_max, getattr(model, "allow_below_r_min", False)
+        )
+        if self.out_dir is not None and self.ctx.is_main:
+            check_writable(self.out_dir)
         self.epoch = 0
         self.step_in_epoch = 0
         self.global_step = 0
@@ -192,6 +198,8 @@ class Trainer:
                     f"fixed_cutoff={cfg.fixed_cutoff} exceeds the model's r_max={model.r_max}"
                 )
             self.r_min = self.r_max = float(cfg.fixed_cutoff)
+            # a model of r_max 7 pretrained at 6 Å has seen 6 Å: its trained range starts there
+            model.r_min = min(model.r_min, self.r_min)
             return
         r_min = cfg.r_min if cfg.r_min is not None else model.r_min
         if r_min >= self.r_max:

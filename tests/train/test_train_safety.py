@@ -202,3 +202,34 @@ def test_signal_saves_last_and_prints_resume_command(train_file, tmp_path, sig):
     resume = command[command.index("train") :] + ["--max-steps", str(step + 1), "--no-progress"]
     assert main(resume) == 0
     assert read_checkpoint(out / "last.pt")["training_state"]["global_step"] == step + 1
+
+
+def test_trainer_checks_val_cutoffs_and_out_dir_at_construction(tmp_path):
+    from train_helpers import tiny_structures, toy_model
+
+    from pyg_fcl.train import TrainConfig, Trainer
+
+    data = tiny_structures(2)
+    cfg = dict(epochs=1, progress=False, device="cpu")
+    with pytest.raises(ValueError, match=r"val_cutoffs \[2.0\] lie outside .*\[3, 4.5\]"):
+        Trainer(toy_model(), data[:3], data[3:], TrainConfig(val_cutoffs=[2.0], **cfg))
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match="not writable"):
+        Trainer(toy_model(), data[:3], data[3:], TrainConfig(out_dir=str(blocker / "x"), **cfg))
+
+
+def test_scl_below_the_model_r_max_trains(tmp_path):
+    """Pretraining at 6 Å a model of r_max 7 (the paper's recipe): the fixed cutoff becomes the
+    start of the model's trained range instead of being refused as below r_min."""
+    from train_helpers import tiny_structures, toy_model
+
+    from pyg_fcl.train import TrainConfig, Trainer
+
+    data = tiny_structures(2)
+    model = toy_model(r_min=None, r_max=4.5)
+    trainer = Trainer(
+        model, data[:3], data[3:], TrainConfig(fixed_cutoff=4.0, epochs=1, progress=False)
+    )
+    history = trainer.fit()
+    assert model.r_min == 4.0 and "4" in history[-1]["val"]
