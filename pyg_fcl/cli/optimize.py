@@ -113,6 +113,21 @@ def _check_has_edges(structures, model, source: str) -> None:
     )
 
 
+def _check_finite(front, model_path: str) -> None:
+    """Nothing exits 0 with a NaN: a non-finite error or pair count is an error."""
+    import math
+
+    rows = [("r_max", front.rmax)] + [(f"lambda {p.lam:g}", p.evaluation) for p in front.points]
+    for name, metrics in rows:
+        for key in ("forces_rmse", "pairs_per_atom"):
+            value = metrics.get(key)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(
+                    f"{model_path}: {key} at {name} is {value} (the model gives non-finite "
+                    "forces on these structures)"
+                )
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -163,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
     front = optimizer.pareto(args.lambdas, eval_structures, global_cutoffs=args.scan)
     front.settings.update(model=os.fspath(args.model), data=os.fspath(args.data))
     print(front.table())
+    _check_finite(front, args.model)
     for issue in front.non_monotonic():
         print(
             f"pyg-fcl optimize: warning: {issue}: the optimization did not converge there (try "
