@@ -217,7 +217,7 @@ class FCLMACE(FCLModel):
             groups.inverse.index_select(0, graph.edge_index[1]),
             graph.num_nodes,
         )
-        sh = nbr.pad(self.spherical_harmonics(vectors))  # [N, max_degree, (l_max+1)^2]
+        sh = nbr.pad(self.spherical_harmonics(vectors))  # [num_slots, (l_max+1)^2], per receiver
         radial = self.bessel(lengths)
         edge_cutoff_features = self.cutoff_basis(edge_cutoff)
 

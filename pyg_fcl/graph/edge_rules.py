@@ -54,7 +54,7 @@ def compute_edge_cutoff(cutoff: Tensor, edge_index: Tensor, rule: str = "mean") 
         c_j = cutoff.index_select(0, edge_index[0])
         c_i = cutoff.index_select(0, edge_index[1])
     if rule == "mean":
-        return 0.5 * (c_i + c_j)
+        return (c_i + c_j).mul_(0.5)  # in place: one edge-sized tensor fewer
     if rule == "receiver":
         return c_i
     if rule == "min":

@@ -25,7 +25,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from .. import neighbors as _neighbors
-from ..neighbors import edge_vectors
+from ..neighbors import edge_vectors, length_lower_bound, prune_edges
 from .edge_rules import compute_edge_cutoff
 from .structure import graph_assignment, periodic_cell
 
@@ -34,6 +34,8 @@ __all__ = ["RMaxGraph", "PrunedGraph", "CACHE_KEYS"]
 #: Keys of the cache on a ``Data``; ``rmax_graph_cutoff`` ``[num_graphs]`` (float64) is the radius
 #: each structure was searched at.
 CACHE_KEYS = ("rmax_edge_index", "rmax_edge_shift", "rmax_edge_length", "rmax_graph_cutoff")
+#: Optional key: float32 lower bounds of the lengths (fast exact pruning, see ``prune``).
+BOUND_KEY = "rmax_length_bound"
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,16 @@ class RMaxGraph:
             (``vec = pos[j] - pos[i] + shift @ cell``).
         edge_length (Tensor): ``[E_max]`` lengths (detached; dtype of the positions).
         radius (Tensor): ``[num_graphs]`` float64, the radius each structure's list is complete to.
+        length_bound (Tensor, optional): ``[E_max]`` float32 lower bounds of the lengths
+            (:func:`~pyg_fcl.neighbors.length_lower_bound`), computed once with the graph so
+            that pruning decides in float32 (computed on the fly when absent).
     """
 
     edge_index: Tensor
     edge_shift: Tensor
     edge_length: Tensor
     radius: Tensor
+    length_bound: Tensor | None = None
 
     @property
     def num_edges(self) -> int:
@@ -87,7 +93,7 @@ class RMaxGraph:
         )
         length = edge_vectors(pos, edge_index, edge_shift, cell, batch).norm(dim=-1)
         radius = torch.full((num_graphs,), float(r_max), dtype=torch.float64, device=pos.device)
-        return cls(edge_index, edge_shift, length, radius)
+        return cls(edge_index, edge_shift, length, radius, length_lower_bound(length))
 
     @classmethod
     def from_pairs(
@@ -129,7 +135,10 @@ class RMaxGraph:
         """The graph cached on ``data``, or ``None`` when absent (or searched below ``r_max``)."""
         if any(key not in data for key in CACHE_KEYS):
             return None
-        graph = RMaxGraph(*(data[key] for key in CACHE_KEYS))
+        bound = data[BOUND_KEY] if BOUND_KEY in data else None
+        if bound is not None and bound.numel() != data["rmax_edge_length"].numel():
+            bound = None  # stale (the cache was replaced by hand): recompute when pruning
+        graph = RMaxGraph(*(data[key] for key in CACHE_KEYS), length_bound=bound)
         if r_max is not None:
             num_graphs = graph_assignment(data)[1]
             if graph.radius.numel() != num_graphs or not bool((graph.radius >= r_max).all()):
@@ -147,7 +156,7 @@ class RMaxGraph:
     @staticmethod
     def clear(data: Data) -> Data:
         """Delete the cached graph from ``data`` (in place) and return it."""
-        for key in CACHE_KEYS:
+        for key in (*CACHE_KEYS, BOUND_KEY):
             if key in data:
                 del data[key]
         return data
@@ -163,21 +172,22 @@ class RMaxGraph:
         return int((self.edge_length < edge_cutoff).sum())
 
     def prune(self, cutoff: Tensor, edge_rule: str) -> PrunedGraph:
-        """The edges with ``r_ij < edge_cutoff_ij`` under ``edge_rule``, one vectorised mask.
+        """The edges with ``r_ij < edge_cutoff_ij`` under ``edge_rule`` (exactly those of the
+        mask, decided in float32 first: :func:`~pyg_fcl.neighbors.prune_edges`).
 
         Args:
             cutoff (Tensor): ``[N]`` per-atom cutoffs (may require grad).
             edge_rule (str): see :data:`~pyg_fcl.graph.EDGE_RULES`.
         """
-        edge_cutoff = self.edge_cutoff(cutoff, edge_rule)
-        # one mask, turned into indices once (faster than four boolean-mask selections)
-        length = self.edge_length
-        keep = (length < edge_cutoff.detach()).nonzero().squeeze(1)
         return PrunedGraph(
-            self.edge_index.index_select(1, keep),
-            self.edge_shift.index_select(0, keep),
-            edge_cutoff.index_select(0, keep),
-            length.index_select(0, keep),
+            *prune_edges(
+                self.edge_index,
+                self.edge_shift,
+                self.edge_length,
+                cutoff,
+                lambda c, e: compute_edge_cutoff(c, e, edge_rule),
+                self.length_bound,
+            )
         )
 
     def unpruned(self, cutoff: Tensor, edge_rule: str) -> PrunedGraph:
