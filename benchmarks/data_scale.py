@@ -93,7 +93,7 @@ def child(args) -> dict:
     )
     cfg = TrainConfig(
         r_min=3.0,
-        epochs=1,
+        epochs=1000,  # never the limit: the steps are
         batch_size=4,
         max_steps=args.warmup,
         progress=False,
