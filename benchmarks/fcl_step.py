@@ -117,12 +117,10 @@ def build_model(args, elements: list[int]):
 
 def layout_stats(batch, cutoff: torch.Tensor, r_max: float) -> dict:
     """Pairs per atom kept by ``cutoff`` and the per-receiver layout's filled share."""
-    from pyg_fcl import compute_edge_cutoff
+    from pyg_fcl import RMaxGraph
     from pyg_fcl_models.convolution import Neighborhood
 
-    edge_cutoff = compute_edge_cutoff(cutoff, batch.rmax_edge_index, "mean")
-    keep = batch.rmax_edge_length < edge_cutoff
-    edge_index = batch.rmax_edge_index[:, keep]
+    edge_index = RMaxGraph.cached(batch).prune(cutoff, "mean").edge_index
     nbr = Neighborhood.from_edges(edge_index[0], edge_index[1], batch.num_nodes)
     return {
         "pairs_per_atom": edge_index.shape[1] / batch.num_nodes,

@@ -48,7 +48,7 @@ from ase import Atoms
 from ase.build import molecule
 from scipy.spatial.transform import Rotation
 
-from pyg_fcl import FlexibleRadiusGraph, atoms_to_data, compute_edge_cutoff, radius_graph
+from pyg_fcl import FlexibleRadiusGraph, RMaxGraph, atoms_to_data, radius_graph
 from pyg_fcl_models import FCLMACE
 
 ROOT = Path(__file__).resolve().parent
@@ -236,8 +236,7 @@ def per_atom_row(model: FCLMACE, data, name: str, args) -> dict:
     gen = torch.Generator().manual_seed(0)
     cutoff = lo + (hi - lo) * torch.rand(data.num_nodes, generator=gen, dtype=torch.float64)
     d = fcl_case(model, data, cutoff.clamp(max=model.r_max))
-    edge_cutoff = compute_edge_cutoff(d.cutoff, d.rmax_edge_index, model.edge_rule)
-    pairs = int((d.rmax_edge_length < edge_cutoff).sum())
+    pairs = RMaxGraph.cached(d).num_kept(d.cutoff, model.edge_rule)
     times = [fcl_step(model, d) for _ in range(args.warmup + args.repeats)][args.warmup :]
     row = {
         "structure": name,
