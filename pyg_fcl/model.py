@@ -135,9 +135,11 @@ class FCLModel(nn.Module):
                 work).
             create_graph (bool, optional): keep the autograd graph of the forces and stress, so
                 they can be differentiated again (training on forces, cutoff optimization).
-                ``None``: only when gradients are enabled by the caller and a parameter or
-                ``data.cutoff`` requires grad. Under ``torch.no_grad()`` the outputs are
-                detached.
+                ``None`` (default): only where something needs it, with gradients enabled by
+                the caller: when ``data.cutoff`` requires grad (cutoff optimization), or when
+                training (``model.train()``) parameters that require grad (a loss on forces).
+                Inference (``model.eval()``, MD, evaluation) keeps no second-order graph. Under
+                ``torch.no_grad()`` the outputs are detached.
 
         Returns:
             dict: ``energy`` ``[G]``, ``node_energy`` ``[N]``, ``forces`` ``[N, 3]`` and,
@@ -156,10 +158,9 @@ class FCLModel(nn.Module):
             node_energy = self.normalize_energy(raw, graph.z)
             energy = node_energy.new_zeros(graph.num_graphs).index_add(0, graph.batch, node_energy)
             if create_graph is None:
-                needs = graph.cutoff.requires_grad or any(
-                    p.requires_grad for p in self.parameters()
+                create_graph = grad_outside and (
+                    graph.cutoff.requires_grad or (self.training and self._trainable())
                 )
-                create_graph = grad_outside and needs
             forces, stress = forces_and_stress(energy, geometry, create_graph=bool(create_graph))
         out = {"energy": energy, "node_energy": node_energy, "forces": forces}
         if compute_stress:
@@ -167,6 +168,9 @@ class FCLModel(nn.Module):
         if not grad_outside:
             out = {k: v.detach() for k, v in out.items()}
         return out
+
+    def _trainable(self) -> bool:
+        return any(p.requires_grad for p in self.parameters())
 
     def model_graph(self, data: Data | Batch, compute_stress: bool = False, prune: bool = True):
         """The :class:`~pyg_fcl.graph.ModelGraph` a backbone gets, and the strained geometry.

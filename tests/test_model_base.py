@@ -188,3 +188,36 @@ def test_checkpoint_file_mode_follows_umask(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_create_graph_only_where_something_needs_it(crystal):
+    """The template keeps the force graph for training and cutoff gradients, not for inference;
+    an explicit create_graph wins; under no_grad the outputs are detached."""
+    model = _model()
+    model.eval()
+    assert not model(crystal.clone())["forces"].requires_grad  # inference
+    assert model(crystal.clone(), create_graph=True)["forces"].requires_grad  # explicit
+    model.train()
+    out = model(crystal.clone())  # training on forces: differentiable in the parameters
+    (grad,) = torch.autograd.grad(out["forces"].square().sum(), [model.mlp[0].weight])
+    assert bool(grad.abs().sum() > 0)
+    assert not model(crystal.clone(), create_graph=False)["forces"].requires_grad
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    d = crystal.clone()
+    d.cutoff = torch.full((d.num_nodes,), 4.0, dtype=torch.float64, requires_grad=True)
+    out = model(d)  # cutoff optimization: forces differentiable in the cutoffs
+    (grad,) = torch.autograd.grad(out["forces"].square().sum(), [d.cutoff])
+    assert grad.shape == (d.num_nodes,) and bool(torch.isfinite(grad).all())
+    with torch.no_grad():
+        out = model(crystal.clone(), compute_stress=True)
+    assert not any(v.requires_grad for v in out.values())
+    assert out["forces"].abs().sum() > 0  # forces still computed by autograd inside
+
+
+def test_backbone_must_return_one_energy_per_atom(crystal):
+    model = _model()
+    model.node_energy = lambda graph: graph.edge_length  # [E], not [N]
+    with pytest.raises(ValueError, match=r"node_energy must return \[num_nodes\]"):
+        model(crystal.clone())

@@ -58,18 +58,17 @@ class OptimizationResult:
 
 @contextlib.contextmanager
 def frozen_second_order(model: torch.nn.Module) -> Iterator[None]:
-    """Freeze the parameters and make the model's forces differentiable (re-entrant).
+    """Freeze the parameters and put the model in eval mode (re-entrant).
 
-    FCL models compute forces with ``create_graph=self.training``. Only the top module's
-    ``training`` flag is set, so submodules (dropout, normalisation) stay in eval mode. Every
-    module's flag and every parameter's ``requires_grad`` are restored on exit.
+    The forces stay differentiable in the cutoffs: an FCL model keeps the force graph whenever
+    ``data.cutoff`` requires grad (``create_graph=None``). Every module's ``training`` flag and
+    every parameter's ``requires_grad`` are restored on exit.
     """
     modes = [(m, m.training) for m in model.modules()]
     flags = [(p, p.requires_grad) for p in model.parameters()]
     model.eval()
     for p, _ in flags:
         p.requires_grad_(False)
-    model.training = True
     try:
         yield
     finally:
