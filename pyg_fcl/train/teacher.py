@@ -310,7 +310,8 @@ def distillation_sets(
     Returns:
         tuple: the labelled training and validation structures (shallow copies).
     """
-    with torch.random.fork_rng(devices=[]):  # building a teacher draws init weights
+    with torch.random.fork_rng(devices=[]):  # building a teacher draws init weights:
+        torch.manual_seed(0)  # the same ones every time (its fingerprint keys the label files)
         model = load_teacher(teacher, device)
     sets = []
     for name, structures in (("train", train), ("val", val)):

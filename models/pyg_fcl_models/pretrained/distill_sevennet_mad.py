@@ -79,7 +79,9 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     unlabelled = dict(allow_missing_energy=True, allow_missing_forces=True)
-    teacher = FlexibleSevenNet.from_pretrained(args.teacher)
+    with torch.random.fork_rng(devices=[]):  # the unused cutoff-conditioning layers get the
+        torch.manual_seed(0)  # same init every time: the teacher's fingerprint keys its labels
+        teacher = FlexibleSevenNet.from_pretrained(args.teacher)
     frames = read_training_data(args.data, **unlabelled)[:: args.stride]
     known = set(teacher.elements)
     kept = [d for d in frames if set(d.z.tolist()) <= known]  # e.g. Rn is not in SevenNet-0
