@@ -2,8 +2,9 @@
 student.
 
 The teacher (``--teacher``: ``7net-0``, i.e. SevenNet-0 at its 5 Å, or any pyg-fcl checkpoint at
-its ``r_max``) labels every structure once (energy, forces, stress; progress bar; kept in
-``OUT/teacher_labels_*.pt`` so ``--resume`` does not recompute them). The student then trains
+its ``r_max``) labels every structure once (energy, forces, and stress with ``--stress-weight``;
+a progress bar; kept in ``OUT/teacher_labels_*.pt`` so ``--resume`` does not recompute them).
+The student then trains
 with per-atom cutoffs drawn in ``[--r-min, --r-max]`` as in FCL, against the teacher's labels.
 The structures need no labels (any they carry are ignored): e.g. snapshots of your own system
 from ``pyg-fcl md --model TEACHER --trajectory snapshots.xyz``.
@@ -77,6 +78,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--val", nargs="+", help="validation structures (or --val-fraction)")
     g.add_argument("--val-fraction", type=float, help="hold out this fraction of --data")
     g.add_argument("--subsets", nargs="+", help="keep only these MAD subsets")
+    g.add_argument(
+        "--drop-unknown",
+        action="store_true",
+        help="leave out structures with elements the teacher does not know (counted; default: "
+        "an error naming the first such structure)",
+    )
     g = p.add_argument_group("cutoffs")
     g.add_argument("--r-min", type=float, required=True, help="smallest sampled cutoff (Å)")
     g.add_argument("--r-max", type=float, help="largest cutoff (Å; default the teacher's r_max)")
@@ -155,6 +162,13 @@ def run(args) -> int:
             raise ValueError("give either --val or --val-fraction, not both")
         train, val = split_structures(train, args.val_fraction, args.seed)
     teacher = load_teacher(args.teacher, resolve_device(args.device))
+    if args.drop_unknown:
+        known = set(teacher.elements)
+        sizes = (len(train), len(val or []))
+        train = [d for d in train if set(d.z.tolist()) <= known]
+        val = None if val is None else [d for d in val if set(d.z.tolist()) <= known]
+        dropped = sizes[0] - len(train) + sizes[1] - len(val or [])
+        print(f"distill: {dropped} structures with elements the teacher does not know left out")
     print(
         f"distill: teacher {args.teacher} ({type(teacher).__name__}, r_max {teacher.r_max:g} Å), "
         f"{len(train)} training and {len(val or [])} validation structures"

@@ -94,6 +94,16 @@ def test_distill_cli_copy_and_new_student(teacher_and_snapshots, tmp_path, capsy
     assert main([*args, "--out", str(out)]) == 0
     student = load_model(out / "best.pt")
     assert student.hidden == 8 and student.checkpoint_meta["train_config"]["lr"] == 5e-3
+    # a teacher that does not know an element: an error naming the structure, or --drop-unknown
+    save_model(toy_model(seed=5, r_min=None, elements=(6,)), tmp_path / "carbon.pt")
+    args = ["distill", "--teacher", str(tmp_path / "carbon.pt"), "--data", str(snapshots)]
+    args += ["--r-min", "3", "--max-steps", "1", "--no-progress", "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path / "c1")]) == 1
+    assert "snapshots.xyz:0" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "c2"), "--drop-unknown"]) == 1
+    assert "6 structures with elements the teacher does not know left out" in (
+        capsys.readouterr().out
+    )
     bad = ["distill", "--teacher", str(tmp_path / "missing.pt"), "--data", str(snapshots)]
     assert main([*bad, "--r-min", "3", "--out", str(tmp_path / "x")]) == 1
     assert "missing.pt" in capsys.readouterr().err
