@@ -4,10 +4,9 @@ student.
 The teacher (``--teacher``: ``7net-0``, i.e. SevenNet-0 at its 5 Å, or any pyg-fcl checkpoint at
 its ``r_max``) labels every structure once (energy, forces, and stress with ``--stress-weight``;
 a progress bar; kept in ``OUT/teacher_labels_*.pt`` so ``--resume`` does not recompute them).
-The student then trains
-with per-atom cutoffs drawn in ``[--r-min, --r-max]`` as in FCL, against the teacher's labels.
-The structures need no labels (any they carry are ignored): e.g. snapshots of your own system
-from ``pyg-fcl md --model TEACHER --trajectory snapshots.xyz``.
+The student then trains with per-atom cutoffs drawn in ``[--r-min, --r-max]`` as in FCL,
+against the teacher's labels. The structures need no labels (any they carry are ignored): e.g.
+snapshots of your own system from ``pyg-fcl md --model TEACHER --trajectory snapshots.xyz``.
 
 The student (``--student``):
 
