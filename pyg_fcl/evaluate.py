@@ -81,6 +81,7 @@ def resolve_structure_cutoffs(
     r_max: float,
     r_min: float | None = None,
     allow_below_r_min: bool = True,
+    data: Data | None = None,
 ) -> Tensor:
     """Per-atom cutoffs ``[num_nodes]`` of ``structures[index]``.
 
@@ -91,13 +92,14 @@ def resolve_structure_cutoffs(
             structure (a bare ``[num_nodes]`` tensor is accepted for a single structure).
         structures: the structures. index (int): which one. r_max (float): the model's.
 
+        data (Data, optional): ``structures[index]`` when the caller already has it.
         r_min (float, optional): the model's trained minimum; below it is an error unless
             ``allow_below_r_min`` (see :func:`~pyg_fcl.graph.resolve_cutoffs`).
 
     Raises:
         ValueError: wrong number or shape of per-structure cutoffs (naming the structure).
     """
-    data = structures[index]
+    data = structures[index] if data is None else data  # (a lazy dataset reads once)
     per_structure = (
         isinstance(cutoffs, Sequence)
         and not isinstance(cutoffs, (str, bytes))
@@ -189,7 +191,7 @@ def accumulate_errors(
             items = []
             for index in range(start, min(start + batch_size, len(structures))):
                 data = copy.copy(structures[index])
-                cut = resolve_structure_cutoffs(cutoffs, structures, index, r_max)
+                cut = resolve_structure_cutoffs(cutoffs, structures, index, r_max, data=data)
                 data.cutoff = cut.to(data.pos.dtype)
                 items.append(data)
             batch = Batch.from_data_list(items).to(dev)
