@@ -42,7 +42,6 @@ SKIP_COMMANDS: dict[str, str] = {
     "cd pyg-fcl": "installation",
     "torchrun": "multi-process / multi-GPU launch",
     "srun": "SLURM launch",
-    "pyg-fcl lammps": "runs a LAMMPS input script of your own (docs/md_engines.md shows one)",
 }
 # Long commands: run only with PYG_FCL_DOCS_LONG=1 -> reason.
 LONG_COMMANDS: dict[str, str] = {
@@ -59,8 +58,6 @@ SKIP_PAGES: dict[str, str] = {
     "docs/training.md": "placeholder data (train.xyz, mad/) and trainings of minutes to hours; "
     "the shipped-data version is the README chain and examples/train_mad.py (tested)",
     "docs/scale.md": "the full MAD dataset, SLURM and multi-GPU launches (fragments)",
-    "docs/md_engines.md": "fragments using the reader's model.pt, cutoffs.json, atoms and LAMMPS "
-    "input; the integrations are tested in tests/integrations",
     "docs/distillation.md": "distills the SevenNet teacher (optional sevenn extra) on the "
     "reader's snapshots; tested in tests/train/test_teacher.py and test_cli_distill.py",
     "docs/pretrained.md": "needs the optional sevenn package and its pretrained weights",
