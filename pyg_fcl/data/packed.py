@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -24,6 +25,9 @@ from .packed_format import open_packed
 __all__ = ["PackedDataset", "packed_parts", "subset_labels"]
 
 _MAX_CACHED_STRINGS = 4096
+
+#: serialises opening a file (and building its tables) across threads
+_OPEN_LOCK = threading.Lock()
 
 
 class PackedDataset(Sequence):
@@ -233,9 +237,14 @@ class PackedDataset(Sequence):
     # ------------------------------------------------------------------ reading
     def _file(self):
         if self._handle is None or self._pid != os.getpid():
-            self._handle = open_packed(self.path)
-            self._pid = os.getpid()
-            self._tables = {name: _Table(self._handle[name]) for name in _TABLES}
+            # the Trainer's prefetch thread and the main thread may open the file at once:
+            # publish the handle only after its tables, under one lock
+            with _OPEN_LOCK:
+                if self._handle is None or self._pid != os.getpid():
+                    handle = open_packed(self.path)
+                    self._tables = {name: _Table(handle[name]) for name in _TABLES}
+                    self._pid = os.getpid()
+                    self._handle = handle
         return self._handle
 
     def _string(self, handle, index: int) -> str:
