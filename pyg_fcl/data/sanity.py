@@ -21,10 +21,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+# Closest allowed distance (Å) between two atoms (or an atom and a periodic image): one threshold
+# for this check and the neighbour search's (pyg_fcl.graph.RMaxGraph).
+from ..graph.rmax_graph import MIN_DISTANCE
+
 __all__ = ["check_structure", "check_data", "MIN_DISTANCE", "MAX_DENSITY"]
 
-#: Closest allowed distance (Å) between two atoms (or an atom and a periodic image).
-MIN_DISTANCE = 0.1
 #: Largest allowed density (atoms/Å³) of a 3D-periodic structure.
 MAX_DENSITY = 1.0
 

@@ -29,13 +29,37 @@ from ..neighbors import edge_vectors, length_lower_bound, prune_edges
 from .edge_rules import compute_edge_cutoff
 from .structure import graph_assignment, periodic_cell
 
-__all__ = ["RMaxGraph", "PrunedGraph", "CACHE_KEYS"]
+__all__ = ["RMaxGraph", "PrunedGraph", "CACHE_KEYS", "MIN_DISTANCE"]
 
 #: Keys of the cache on a ``Data``; ``rmax_graph_cutoff`` ``[num_graphs]`` (float64) is the radius
 #: each structure was searched at.
 CACHE_KEYS = ("rmax_edge_index", "rmax_edge_shift", "rmax_edge_length", "rmax_graph_cutoff")
+#: Two atoms (or an atom and a periodic image) closer than this (Å) are overlapping atoms, not
+#: physics (H2's bond is 0.74 Å): a search that finds such a pair refuses the structure.
+MIN_DISTANCE = 0.1
 #: Optional key: float32 lower bounds of the lengths (fast exact pruning, see ``prune``).
 BOUND_KEY = "rmax_length_bound"
+
+
+def _refuse_overlaps(length: Tensor, edge_index: Tensor, batch: Tensor, data: Data) -> None:
+    """A clear error for two atoms closer than :data:`MIN_DISTANCE` (free: lengths are here)."""
+    if length.numel() == 0:
+        return
+    shortest = int(length.argmin())
+    if float(length[shortest]) >= MIN_DISTANCE:
+        return
+    j, i = (int(v) for v in edge_index[:, shortest])
+    graph = int(batch[i])
+    first = int((batch < graph).sum())
+    source = str(data["source"]) if "source" in data and isinstance(data["source"], str) else ""
+    where = f"{source!r}, " if source else ""
+    frame = data["frame"] if "frame" in data and not isinstance(data["frame"], Tensor) else None
+    where += f"frame {frame}, " if frame is not None else f"structure {graph}, "
+    raise ValueError(
+        f"{where}atoms {i - first} and {j - first} are {float(length[shortest]):.3g} Å apart "
+        f"(an atom or its periodic image closer than {MIN_DISTANCE} Å): overlapping atoms, "
+        "or coordinates in the wrong unit"
+    )
 
 
 @dataclass(frozen=True)
@@ -92,6 +116,7 @@ class RMaxGraph:
             pos, r_max, batch=batch, cell=cell, pbc=pbc, backend=backend
         )
         length = edge_vectors(pos, edge_index, edge_shift, cell, batch).norm(dim=-1)
+        _refuse_overlaps(length, edge_index, batch, data)
         radius = torch.full((num_graphs,), float(r_max), dtype=torch.float64, device=pos.device)
         return cls(edge_index, edge_shift, length, radius, length_lower_bound(length))
 

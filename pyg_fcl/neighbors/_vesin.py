@@ -95,7 +95,9 @@ def search(inputs: Inputs, geometry: CellGeometry, r: float) -> Candidates:
     from vesin_torch import NeighborList
 
     calculator = NeighborList(cutoff=r, full_list=False)
-    periodic = inputs.pbc.cpu()  # a small flag tensor, read by vesin on the host
+    # vesin reads the raw memory of its inputs: an expanded (stride-0) pbc or cell view would hand
+    # it junk periodicity flags (pairs silently missing), so every input is made contiguous
+    periodic = inputs.pbc.cpu().contiguous()  # a small flag tensor, read by vesin on the host
     heights = geometry.heights.tolist()
     parts = []
     for g in range(inputs.num_graphs):
@@ -116,9 +118,9 @@ def search(inputs: Inputs, geometry: CellGeometry, r: float) -> Candidates:
             pad = extra.shape[0]
             points = torch.cat([points, extra])
         i, j, shift, dist = calculator.compute(
-            points=points,
-            box=geometry.eff[g],
-            periodic=periodic[g],
+            points=points.contiguous(),
+            box=geometry.eff[g].contiguous(),
+            periodic=periodic[g].contiguous(),
             quantities="ijSd",
         )
         if pad:

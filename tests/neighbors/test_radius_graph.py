@@ -224,3 +224,20 @@ def test_half_lists_hold_each_pair_once_as_its_representative():
             assert torch.equal(other[1], sorted_halves[0][1])
         keys = edge_list(*sorted_halves[0])
         assert keys == sorted(keys)
+
+
+def test_expanded_views_of_pbc_and_cell_give_the_same_graph():
+    """vesin reads raw memory: stride-0 (expanded) pbc / cell views must not change the result."""
+    from ase.build import bulk
+
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)  # 8 atoms, 16 neighbours each at 3.9 Å
+    pos = torch.as_tensor(atoms.positions)
+    cell = torch.as_tensor(np.asarray(atoms.cell[:])).reshape(1, 3, 3)
+    flags = torch.zeros(64, dtype=torch.bool)
+    flags[0] = True
+    pbc_view = flags[:1].reshape(1, 1).expand(1, 3)  # stride 0: all True
+    cell_view = cell.expand(1, 3, 3)
+    want = radius_graph(pos, 3.9, cell=cell, pbc=torch.ones(1, 3, dtype=torch.bool), sort=True)
+    got = radius_graph(pos, 3.9, cell=cell_view, pbc=pbc_view, sort=True)
+    assert want[0].shape[1] == 128
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
