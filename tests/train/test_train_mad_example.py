@@ -69,3 +69,24 @@ def test_no_fcl_trains_only_the_scl_baselines(tmp_path, capsys):
         ]
     )  # fmt: skip
     assert set(results) == {"SCL 3.5"} and not (tmp_path / "scl" / "fcl").exists()
+
+
+def test_distill_recipe_trains_the_student_against_an_scl_teacher_at_r_max(tmp_path):
+    """--recipe distill: an SCL teacher at r_max, then an FCL student started from its weights
+    and trained against its labels (written next to the student's checkpoints)."""
+    out = tmp_path / "distill"
+    results = _example().main(
+        [
+            "--data-dir", str(ROOT / "data" / "mad_sample"), "--size", "tiny",
+            "--subsets", "MC3D", "--max-structures", "8", "--max-test", "4",
+            "--epochs", "1", "--max-steps", "2", "--batch-size", "4", "--r-min", "3",
+            "--r-max", "4.5", "--eval-cutoffs", "3.5", "4.5", "--recipe", "distill",
+            "--no-progress", "--device", "cpu", "--out", str(out),
+        ]
+    )  # fmt: skip
+    assert set(results) == {"SCL 4.5 (pretrain)", "FCL"}
+    assert set(results["SCL 4.5 (pretrain)"]) == {"4.5"}
+    config = json.loads((out / "fcl" / "metrics.json").read_text())["config"]
+    teacher = str(out / "pretrain" / "best.pt")
+    assert config["teacher"] == teacher and config["init_from"] == teacher
+    assert (out / "fcl" / "teacher_labels_train.pt").is_file()
