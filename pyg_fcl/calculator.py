@@ -78,17 +78,23 @@ class FCLCalculator(Calculator):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if not skin >= 0:
-            raise ValueError(f"skin must be >= 0, got skin={skin!r}")
+        self.neighbors = SkinNeighborList(skin, backend=neighbor_backend)  # checks the skin
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.r_max = float(model.r_max)
         self.dtype = next((p.dtype for p in model.parameters()), torch.get_default_dtype())
         self.cutoffs = prepare_cutoffs(cutoffs, self.model, source="calculator cutoffs")
-        self.skin = float(skin)
-        self.neighbor_backend = neighbor_backend
-        self.neighbors = SkinNeighborList(skin, backend=neighbor_backend)
         self.stats = {"calls": 0, "builds": 0, "seconds": 0.0, "last_num_edges": 0}
+
+    @property
+    def skin(self) -> float:
+        """Verlet skin (Å) of the neighbour list."""
+        return self.neighbors.skin
+
+    @property
+    def neighbor_backend(self) -> str:
+        """Backend of the neighbour search."""
+        return self.neighbors.backend
 
     # ------------------------------------------------------------------ cutoffs
     def set_cutoffs(self, cutoffs: CutoffsLike) -> None:

@@ -35,7 +35,6 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 
 from .graph import RMaxGraph, check_edge_rule, resolve_cutoffs
-from .transforms import FlexibleRadiusGraph
 
 __all__ = ["DifferentiableCostModel", "TimeCalibration", "COST_KINDS"]
 
@@ -122,25 +121,18 @@ class DifferentiableCostModel:
         self.kind = kind
         self.tau = float(tau)
         self.calibration = calibration
-        self.graph = FlexibleRadiusGraph(self.r_max, edge_rule=edge_rule, backend=backend)
+        self.backend = backend
 
     # ------------------------------------------------------------------ graph
     def ensure_graph(self, data: Data) -> Data:
         """Build the ``r_max`` graph cache on ``data`` (in place) unless already there."""
-        self._rmax(data)
+        RMaxGraph.ensure(data, self.r_max, self.backend)
         return data
-
-    def _rmax(self, data: Data) -> RMaxGraph:
-        rmax = RMaxGraph.cached(data, self.r_max)
-        if rmax is None:
-            rmax = RMaxGraph.search(data, self.r_max, self.graph.backend)
-            rmax.attach(data)
-        return rmax
 
     def _edges(self, data: Data, cutoff: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Cached ``r_max`` edge lengths ``[E]``, their edge cutoffs ``[E]`` (differentiable) and
         the receiver of each edge ``[E]``."""
-        rmax = self._rmax(data)
+        rmax = RMaxGraph.ensure(data, self.r_max, self.backend)
         if cutoff.dim() == 0:
             cutoff = cutoff.expand(data.num_nodes)
         if cutoff.shape != (data.num_nodes,):

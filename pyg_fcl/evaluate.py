@@ -205,8 +205,7 @@ def _accumulate_batch(
     model, graph, batch: Batch, compute_stress: bool, group_by: str, sums: dict
 ) -> None:
     num_graphs = batch.num_graphs
-    if not graph.is_cached(batch, num_graphs):
-        graph.build_cache(batch)
+    # the graph searches (and caches for the model) when the batch has no r_max graph yet
     num_edges = torch.bincount(batch.batch[graph(batch).edge_index[1]], minlength=num_graphs).cpu()
     out = inference(model, batch, compute_stress)
     energy = out["energy"].detach().double().cpu()

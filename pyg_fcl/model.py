@@ -257,10 +257,7 @@ class FCLModel(nn.Module):
             batch=data.batch if num_graphs > 1 else None,
             source="data.cutoff",
         )
-        rmax = RMaxGraph.cached(data, self.r_max)
-        if rmax is None:  # no cache (or one searched below r_max): search now
-            rmax = RMaxGraph.search(data, self.r_max, self.graph.backend)
-            rmax.attach(data)
+        rmax = RMaxGraph.ensure(data, self.r_max, self.graph.backend)
         pruned = (
             rmax.prune(data.cutoff, self.edge_rule)
             if prune

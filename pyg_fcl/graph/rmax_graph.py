@@ -9,7 +9,8 @@ in the library spells those keys. It can be
 * **built from a Verlet-skin list** that a calculator keeps across MD steps
   (:meth:`RMaxGraph.from_pairs`: lengths recomputed from the current positions, pairs beyond the
   reach dropped),
-* **reused** (:meth:`RMaxGraph.cached` returns it when it was searched at a radius ``>= r_max``),
+* **reused** (:meth:`RMaxGraph.cached` returns it when it was searched at a radius ``>= r_max``;
+  :meth:`RMaxGraph.ensure` searches and caches it when it is not there),
   **invalidated** (:meth:`RMaxGraph.clear`),
 * **pruned** to per-atom cutoffs under an edge rule (:meth:`RMaxGraph.prune`).
 
@@ -169,6 +170,16 @@ class RMaxGraph:
             if graph.radius.numel() != num_graphs or not bool((graph.radius >= r_max).all()):
                 return None
         return graph
+
+    @classmethod
+    def ensure(cls, data: Data, r_max: float, backend: str = "auto") -> RMaxGraph:
+        """The graph cached on ``data`` when searched at ``>= r_max``, else a new search that is
+        cached on ``data`` (in place)."""
+        rmax = cls.cached(data, r_max)
+        if rmax is None:
+            rmax = cls.search(data, r_max, backend)
+            rmax.attach(data)
+        return rmax
 
     def attach(self, data: Data) -> Data:
         """Write the cache keys onto ``data`` (in place) and return it."""

@@ -55,10 +55,9 @@ class FlexibleRadiusGraph(BaseTransform):
         if "pos" not in data or data.pos is None:
             raise ValueError("FlexibleRadiusGraph: data.pos is missing")
         batch, num_graphs = graph_assignment(data)
-        rmax = None if self.rebuild else RMaxGraph.cached(data, self.r_max)
-        if rmax is None:
-            rmax = RMaxGraph.search(data, self.r_max, self.backend)
-            rmax.attach(data)
+        if self.rebuild:
+            RMaxGraph.clear(data)
+        rmax = RMaxGraph.ensure(data, self.r_max, self.backend)
         given = data.cutoff if "cutoff" in data else None
         cutoff = resolve_cutoffs(
             given,
