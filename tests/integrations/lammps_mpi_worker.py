@@ -1,6 +1,12 @@
-"""Run by test_lammps_mpi.py under ``mpiexec -n 2``: attach FCLLammps on every rank."""
+"""Run by test_lammps_mpi.py under ``mpiexec -n 2``: attach FCLLammps on every rank.
 
+Each rank writes its outcome to ``<argv[2]>.<rank>``: the ranks share one stdout, where LAMMPS's
+own buffered screen output can split a line of the other rank.
+"""
+
+import os
 import sys
+from pathlib import Path
 
 from engine_helpers import ELEMENT_CUTOFFS, TYPE_ELEMENTS, tiny_model
 
@@ -13,6 +19,8 @@ driver.commands(
 )
 try:
     driver.attach("fcl")
-    print("attached", flush=True)
+    outcome = "attached"
 except ValueError as err:
-    print(f"refused: {err}", flush=True)
+    outcome = f"refused: {err}"
+print(outcome, flush=True)
+Path(f"{sys.argv[2]}.{os.environ['PMI_RANK']}").write_text(outcome)

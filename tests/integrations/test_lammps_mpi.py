@@ -39,13 +39,15 @@ def test_two_ranks_are_refused_with_the_reason(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join([str(here), str(ROOT / "tests"), env.get("PYTHONPATH", "")])
     worker = here / "lammps_mpi_worker.py"
     out = subprocess.run(
-        [str(MPIEXEC), "-n", "2", sys.executable, str(worker), str(data)],
+        [str(MPIEXEC), "-n", "2", sys.executable, str(worker), str(data), str(tmp_path / "out")],
         capture_output=True,
         text=True,
         timeout=300,
         env=env,
     )
-    refused = [line for line in out.stdout.splitlines() if line.startswith("refused")]
+    outcomes = sorted(tmp_path.glob("out.*"))
+    assert [p.name for p in outcomes] == ["out.0", "out.1"], out.stdout + out.stderr
+    refused = [p.read_text() for p in outcomes if p.read_text().startswith("refused")]
     assert len(refused) == 2, out.stdout + out.stderr
     assert "this rank holds 24 of 48 atoms" in refused[0]
     assert "one MPI rank only" in refused[0] and "mliap unified" in refused[0]
