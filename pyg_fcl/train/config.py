@@ -53,6 +53,11 @@ class TrainConfig:
             or ``"constant"``. grad_clip: max gradient norm (``None``: off).
         ema_decay: decay of the exponential moving average of the weights (``None``: off);
             validation and saved ``state_dict`` use the averaged weights.
+        lr_scale: ``{parameter-name prefix: factor}``; a parameter whose name starts with a
+            prefix (the longest one that matches) gets ``lr * factor``, and a factor of 0
+            freezes it (``requires_grad`` off, left out of the optimizer). E.g. fine-tune a
+            pretrained backbone slowly and its new cutoff conditioning fast:
+            ``{"sevennet.": 0.1}``. Prefixes that match no parameter are an error.
 
     Loss (see :mod:`pyg_fcl.train.losses`):
         loss: ``"mse"``, ``"huber"`` (``huber_delta``) or ``"l1"``; weights of the energy per
@@ -105,6 +110,7 @@ class TrainConfig:
     plateau_patience: int = 2
     grad_clip: float | None = 10.0
     ema_decay: float | None = 0.99
+    lr_scale: dict[str, float] | None = None
 
     loss: str = "mse"
     huber_delta: float = 0.01
@@ -170,6 +176,20 @@ class TrainConfig:
         for name in ("out_dir", "init_from", "teacher"):
             if getattr(self, name) is not None:
                 setattr(self, name, str(getattr(self, name)))
+        if self.lr_scale is not None:
+            if not isinstance(self.lr_scale, dict):
+                raise ValueError(
+                    f"lr_scale must be a {{prefix: factor}} dict, got {self.lr_scale!r}"
+                )
+            scales = {}
+            for prefix, factor in self.lr_scale.items():
+                factor = float(factor)
+                if not (math.isfinite(factor) and factor >= 0):
+                    raise ValueError(
+                        f"lr_scale[{prefix!r}] must be finite and >= 0, got {factor!r}"
+                    )
+                scales[str(prefix)] = factor
+            self.lr_scale = scales
         if self.val_cutoffs is not None:
             self.val_cutoffs = [float(c) for c in self.val_cutoffs]
 

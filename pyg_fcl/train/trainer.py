@@ -26,6 +26,7 @@ from .loggers import MetricLoggers
 from .losses import TERMS, combine_loss, loss_terms
 from .metrics import epoch_line, write_metrics
 from .normalization import fit_energy_normalization
+from .param_groups import scaled_param_groups
 from .prefetch import Prefetcher
 from .safety import GracefulStop, TrainingInterrupted, check_val_cutoffs, check_writable
 from .schedule import lr_factor
@@ -150,8 +151,9 @@ class Trainer:
         if cfg.max_steps is not None:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         self.optimizer = torch.optim.AdamW(
-            model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
-        )
+            scaled_param_groups(model, cfg.lr, cfg.lr_scale), lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+        )  # fmt: skip
         self.scheduler = _make_scheduler(self.optimizer, cfg, self.schedule_steps)
         self.ema = ExponentialMovingAverage(model, cfg.ema_decay) if cfg.ema_decay else None
         self.weights = torch.tensor(

@@ -172,3 +172,41 @@ def test_inputs_and_missing_extra(sevennet0, monkeypatch):
     monkeypatch.setitem(sys.modules, "sevenn", None)
     with pytest.raises(ImportError, match=r"pyg-fcl\[sevenn\]"):
         import_sevenn()
+
+
+def test_anchored_conditioning_vanishes_at_r_max_whatever_it_learns(sevennet0, frames, tmp_path):
+    """anchor_r_max=True: with non-zero conditioning weights, the model at 5 Å everywhere still
+    equals SevenNet-0, and below 5 Å the conditioning acts; a Trainer step with the backbone
+    frozen (lr_scale) moves only the conditioning; the option survives a checkpoint."""
+    model = FlexibleSevenNet(sevennet0.sevenn_config, r_min=3.0, anchor_r_max=True)
+    model.load_state_dict(sevennet0.state_dict())
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.startswith(("cutoff_embedding.", "radial.")):
+                param.normal_(0.0, 0.3)
+    data = atoms_to_data(frames[1])
+    data.cutoff = torch.full((data.num_nodes,), 5.0)
+    a, b = model(data), sevennet0(data)
+    assert torch.equal(a["energy"], b["energy"])
+    torch.testing.assert_close(a["forces"], b["forces"], rtol=0, atol=1e-6)
+    data.cutoff = torch.full((data.num_nodes,), 4.0)
+    unanchored = FlexibleSevenNet(sevennet0.sevenn_config, r_min=3.0)
+    unanchored.load_state_dict(model.state_dict())
+    e_anchor, e_plain, e_zero = (m(data)["energy"] for m in (model, unanchored, sevennet0))
+    assert abs(float(e_anchor - e_zero)) > 1e-3 and abs(float(e_anchor - e_plain)) > 1e-3
+
+    co2 = read_structures(DATA / "07_co2.xyz", index="10:12")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    cfg = TrainConfig(
+        epochs=1, batch_size=1, max_steps=1, lr=1e-3, progress=False, seed=0, ema_decay=None,
+        lr_scale={"sevennet.": 0.0},
+    )  # fmt: skip
+    Trainer(model, co2[:1], None, cfg).fit()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all(n.startswith(("cutoff_embedding.", "radial.")) for n in changed)
+
+    save_model(model, tmp_path / "anchored.pt")
+    loaded = load_model(tmp_path / "anchored.pt")
+    assert loaded.anchor_r_max and all(r.anchored for r in loaded.radial.values())
+    assert torch.equal(loaded(data)["energy"], model(data)["energy"])

@@ -69,6 +69,28 @@ def main() -> None:
         help="start the student from these weights (e.g. the shipped sevennet0_distilled_mad.pt; "
         "a fresh optimizer and schedule)",
     )
+    p.add_argument(
+        "--anchor",
+        action="store_true",
+        help="student with anchor_r_max=True: its cutoff conditioning vanishes at 5 Å, so with "
+        "--lr-scale sevennet.=0 it stays exactly the teacher there",
+    )
+    p.add_argument(
+        "--lr-scale",
+        nargs="*",
+        default=[],
+        metavar="PREFIX=FACTOR",
+        help="learning-rate factors per parameter-name prefix, e.g. sevennet.=0 (frozen "
+        "backbone) or sevennet.=0.1",
+    )
+    p.add_argument(
+        "--val-cutoffs",
+        type=float,
+        nargs="+",
+        default=None,
+        help="global validation cutoffs, the first selects the best checkpoint (default: 5 4; "
+        "with --anchor and a frozen backbone 5 Å never changes, so pass e.g. 4 3.5)",
+    )
     p.add_argument("--export", default=None, help="only write OUT/model.pt from this checkpoint")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
@@ -90,13 +112,23 @@ def main() -> None:
         f"train {len(train)}, val {len(val)} structures (labels ignored; "
         f"{len(frames) - len(kept)} with elements SevenNet-0 does not know left out)"
     )
-    student = FlexibleSevenNet.from_pretrained(args.teacher, r_min=args.r_min).train()
+    student = FlexibleSevenNet.from_pretrained(
+        args.teacher, r_min=args.r_min, anchor_r_max=args.anchor
+    ).train()
+    lr_scale = {}
+    for item in args.lr_scale:
+        prefix, sep, factor = item.rpartition("=")
+        if not sep or not prefix:
+            p.error(f"--lr-scale {item!r}: expected PREFIX=FACTOR, e.g. sevennet.=0")
+        lr_scale[prefix] = float(factor)
     cfg = TrainConfig(
         r_min=args.r_min, epochs=args.epochs, max_steps=args.max_steps,
         batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
         p_rmax=args.p_rmax, stress_weight=args.stress_weight, fit_normalization=False,
-        val_cutoffs=[teacher.r_max, 4.0], teacher=args.teacher, out_dir=str(out),
+        val_cutoffs=args.val_cutoffs or [teacher.r_max, 4.0], teacher=args.teacher,
+        out_dir=str(out),
         checkpoint_every=args.checkpoint_every, seed=0, init_from=args.init_from,
+        lr_scale=lr_scale or None,
     )  # fmt: skip
     info = out / "run_info.json"
     saved = json.loads(info.read_text()) if info.is_file() else {}
@@ -107,6 +139,7 @@ def main() -> None:
         labels="none (the teacher's)", stride=args.stride,
         cutoff_range=[args.r_min, teacher.r_max], p_rmax=args.p_rmax, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, train_frames=len(train), val_frames=len(val),
+        anchor_r_max=args.anchor, lr_scale=lr_scale,
     )  # fmt: skip
     start = time.time()
     trainer = Trainer(student, train, val, cfg, resume_from=args.resume, teacher=teacher)

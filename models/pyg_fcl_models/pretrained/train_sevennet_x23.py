@@ -79,6 +79,14 @@ def main() -> None:
     p.add_argument("--checkpoint-every", type=int, default=15)
     p.add_argument("--hold-out", nargs="*", default=["13_naphthalene"])
     p.add_argument("--resume", default=None, help="OUT/last.pt of an interrupted run")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="start from these weights (e.g. the shipped sevennet0_fcl_x23.pt, whose energy "
+        "offsets it keeps; a fresh optimizer and schedule)",
+    )
+    p.add_argument("--energy-weight", type=float, default=1.0, help="loss weight of E/atom")
+    p.add_argument("--forces-weight", type=float, default=10.0)
     p.add_argument("--export", default=None, help="only write OUT/model.pt from this checkpoint")
     p.add_argument(
         "--zero-shot",
@@ -100,7 +108,12 @@ def main() -> None:
     model = FlexibleSevenNet.from_pretrained(args.pretrained, r_min=args.r_min, elements=ELEMENTS)
     offsets = None
     info = out / "run_info.json"
-    if args.resume is None and info.is_file() and "energy_offsets" in json.loads(info.read_text()):
+    if args.init_from is not None:
+        # the offsets are buffers of the checkpoint the Trainer loads; keep their record
+        offsets = load_model(args.init_from).checkpoint_meta.get("energy_offsets")
+    elif (
+        args.resume is None and info.is_file() and "energy_offsets" in json.loads(info.read_text())
+    ):
         # reuse the offsets of an earlier start in OUT (they depend only on the split)
         offsets = json.loads(info.read_text())["energy_offsets"]
         energies = {int(z): e for z, e in offsets["atomic_energies"].items()}
@@ -120,6 +133,8 @@ def main() -> None:
         batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
         p_rmax=args.p_rmax, fit_normalization=False, val_cutoffs=[model.r_max, 4.0, 3.0],
         out_dir=str(out), checkpoint_every=args.checkpoint_every, seed=0,
+        init_from=args.init_from, energy_weight=args.energy_weight,
+        forces_weight=args.forces_weight,
     )  # fmt: skip
     meta = {
         "pretrained": args.pretrained,
@@ -129,6 +144,8 @@ def main() -> None:
         "held_out_systems": sorted(args.hold_out),
         "cutoff_range": [args.r_min, model.r_max], "p_rmax": args.p_rmax,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "init_from": args.init_from, "energy_weight": args.energy_weight,
+        "forces_weight": args.forces_weight,
         "train_frames": len(train), "val_frames": len(val), "test_frames": len(test),
         "split": "frame % 10 == 0 test, == 5 val (every "
         f"{args.val_stride}th), rest train (every {args.train_stride}th)",

@@ -15,6 +15,10 @@ config) on the pyg-fcl graph. What changes:
   (:class:`~pyg_fcl.nn.adapters.sevennet_blocks.EdgeCutoffRadial`).
 
 So ``FlexibleSevenNet.from_pretrained("7net-0")`` with every cutoff at 5 Å is SevenNet-0.
+With ``anchor_r_max=True`` the conditioning is multiplied by ``1 - r_c / r_max``, so it is zero
+at ``r_max`` *whatever its weights*: trained with the pretrained weights frozen
+(``TrainConfig(lr_scale={"sevennet.": 0})``), the model stays exactly SevenNet-0 at 5 Å and
+learns only to correct its truncation (teacher-preserving distillation).
 Install the extra: ``pip install "pyg-fcl[sevenn]"``.
 """
 
@@ -31,7 +35,7 @@ from torch import Tensor, nn
 from ...model import FCLModel
 from ..cutoff_embedding import CutoffEmbedding
 from ..envelope import PolynomialEnvelope
-from .sevennet_blocks import EdgeCutoffRadial, XPLOREnvelope
+from .sevennet_blocks import EdgeCutoffRadial, XPLOREnvelope, anchor_gate
 
 __all__ = ["FlexibleSevenNet"]
 
@@ -135,6 +139,9 @@ class FlexibleSevenNet(FCLModel):
         cutoff_embedding (bool): add a per-atom cutoff embedding to the initial node features.
         radial_hidden (int): hidden width of the per-layer edge-cutoff radial correction
             (0: none).
+        anchor_r_max (bool): multiply both conditionings by ``1 - r_c / r_max`` (the atom's
+            cutoff for the embedding, the edge cutoff for the radial correction), so that at
+            ``r_max`` the model is the wrapped SevenNet whatever the conditioning learns.
     """
 
     def __init__(
@@ -147,6 +154,7 @@ class FlexibleSevenNet(FCLModel):
         neighbor_backend: str = "auto",
         cutoff_embedding: bool = True,
         radial_hidden: int = 32,
+        anchor_r_max: bool = False,
     ) -> None:
         sevenn = import_sevenn()
         cfg = model_config(sevenn_config)
@@ -185,8 +193,12 @@ class FlexibleSevenNet(FCLModel):
         basis = self.sevennet._modules["edge_embedding"].basis_function
         convolutions = [n for n in names if self._is_convolution(n)]
         self.radial_hidden = int(radial_hidden)
+        self.anchor_r_max = bool(anchor_r_max)
         self.radial = nn.ModuleDict(
-            {n: EdgeCutoffRadial(basis.num_basis, r_max, radial_hidden) for n in convolutions}
+            {
+                n: EdgeCutoffRadial(basis.num_basis, r_max, radial_hidden, anchor_r_max)
+                for n in convolutions
+            }
             if radial_hidden > 0
             else {}
         )
@@ -242,6 +254,7 @@ class FlexibleSevenNet(FCLModel):
             "neighbor_backend": self.neighbor_backend,
             "cutoff_embedding": self.use_cutoff_embedding,
             "radial_hidden": self.radial_hidden,
+            "anchor_r_max": self.anchor_r_max,
         }
 
     # ------------------------------------------------------------------ forward
@@ -284,5 +297,8 @@ class FlexibleSevenNet(FCLModel):
             data = module(data)
             if name == "onehot_to_feature_x" and self.cutoff_embedding is not None:
                 x = data[KEY.NODE_FEATURE]
-                data[KEY.NODE_FEATURE] = x + self.cutoff_embedding(graph.cutoff).to(x.dtype)
+                shift = self.cutoff_embedding(graph.cutoff)
+                if self.anchor_r_max:
+                    shift = shift * anchor_gate(graph.cutoff, self.r_max).unsqueeze(-1)
+                data[KEY.NODE_FEATURE] = x + shift.to(x.dtype)
         return data[KEY.ATOMIC_ENERGY].reshape(-1)

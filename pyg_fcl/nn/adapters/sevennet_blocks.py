@@ -19,7 +19,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["XPLOREnvelope", "EdgeCutoffRadial"]
+__all__ = ["XPLOREnvelope", "EdgeCutoffRadial", "anchor_gate"]
+
+
+def anchor_gate(cutoff: Tensor, r_max: float) -> Tensor:
+    """``1 - r_c / r_max`` (clamped at 0): a factor that makes a cutoff conditioning vanish at
+    ``r_max``, smoothly (linear) in ``r_c`` so cutoff gradients stay defined."""
+    return (1.0 - cutoff / float(r_max)).clamp(min=0.0)
 
 
 class XPLOREnvelope(nn.Module):
@@ -54,21 +60,26 @@ class EdgeCutoffRadial(nn.Module):
     """Radial features that know the edge cutoff: ``(basis + MLP([basis, r_c/r_max, r/r_c])) * u``.
 
     The MLP's last layer starts at zero, so at first this is SevenNet's own ``basis * u``. One
-    instance per interaction layer feeds that layer's weight network.
+    instance per interaction layer feeds that layer's weight network. With ``anchored`` the MLP
+    term is multiplied by :func:`anchor_gate` of the edge cutoff: zero at ``r_max`` always.
 
     Args:
         num_basis (int): SevenNet's number of radial basis functions.
         r_max (float): the model's largest cutoff (Å), to scale ``r_c``.
         hidden (int): hidden width of the MLP.
+        anchored (bool): gate the correction with ``1 - r_c / r_max``.
     """
 
-    def __init__(self, num_basis: int, r_max: float, hidden: int = 32) -> None:
+    def __init__(
+        self, num_basis: int, r_max: float, hidden: int = 32, anchored: bool = False
+    ) -> None:
         super().__init__()
         if num_basis < 1 or hidden < 1:
             raise ValueError(
                 f"EdgeCutoffRadial: need num_basis, hidden >= 1, got {num_basis}, {hidden}"
             )
         self.r_max = float(r_max)
+        self.anchored = bool(anchored)
         self.mlp = nn.Sequential(
             nn.Linear(num_basis + 2, hidden), nn.SiLU(), nn.Linear(hidden, num_basis)
         )
@@ -89,4 +100,9 @@ class EdgeCutoffRadial(nn.Module):
         """
         extra = torch.stack([edge_cutoff / self.r_max, edge_length / edge_cutoff], dim=-1)
         features = torch.cat([basis, extra.to(basis.dtype)], dim=-1)
-        return (basis + self.mlp(features)) * envelope.unsqueeze(-1)
+        correction = self.mlp(features)
+        if self.anchored:
+            correction = correction * anchor_gate(edge_cutoff, self.r_max).unsqueeze(-1).to(
+                correction.dtype
+            )
+        return (basis + correction) * envelope.unsqueeze(-1)
