@@ -31,15 +31,31 @@ _SPECIAL = {
 _RUNTIME = {"out_dir", "init_from", "device", "teacher"}
 
 
-def model_kwargs(text: str) -> dict:
-    """``--model-kwargs`` as a dict, with an error naming the option."""
+def model_kwargs(text: str, option: str = "--model-kwargs") -> dict:
+    """A JSON-object option (``--model-kwargs``, ``--lr-scale``) as a dict, with an error
+    naming the option."""
+    if isinstance(text, dict):  # from a config file
+        return dict(text)
     try:
         kwargs = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"--model-kwargs is not valid JSON ({err}): {text!r}") from None
+        raise ValueError(f"{option} is not valid JSON ({err}): {text!r}") from None
     if not isinstance(kwargs, dict):
-        raise ValueError(f"--model-kwargs must be a JSON object, got {text!r}")
+        raise ValueError(f"{option} must be a JSON object, got {text!r}")
     return kwargs
+
+
+def lr_scale(text: str | None) -> dict | None:
+    """``--lr-scale '{"prefix.": factor}'`` as a dict (``None`` when not given)."""
+    if text is None:
+        return None
+    return model_kwargs(text, "--lr-scale") or None
+
+
+LR_SCALE_HELP = (
+    'JSON {"parameter-name prefix": factor}: lr * factor for those parameters, 0 freezes them '
+    """(e.g. '{"sevennet.": 0}' trains only a pretrained model's new cutoff conditioning)"""
+)
 
 
 def check_new_run_args(args: argparse.Namespace) -> None:

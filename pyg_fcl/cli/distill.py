@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 from pathlib import Path
 
 from ._errors import EXIT_INTERRUPTED
+from ._train_checks import LR_SCALE_HELP, lr_scale, model_kwargs
 
 _EXAMPLES = """examples:
   # SevenNet-0 (5 Å) -> cutoff-flexible SevenNet-0, per-atom cutoffs U[3, 5] Å, 25 % at 5 Å
@@ -39,6 +39,11 @@ _EXAMPLES = """examples:
   # make the snapshots first: MD with the teacher, every 10th step saved as extxyz
   pyg-fcl md --model teacher.pt --structure crystal.xyz --steps 2000 \\
       --trajectory snapshots.xyz --save-every 10
+  # teacher-preserving: only the new cutoff conditioning trains, gated to vanish at 5 Å, so the
+  # student stays exactly SevenNet-0 there (no structure needs r_max: --p-rmax 0)
+  pyg-fcl distill --teacher 7net-0 --data snapshots.xyz --val-fraction 0.1 --r-min 3 \\
+      --model-kwargs '{"anchor_r_max": true}' --lr-scale '{"sevennet.": 0}' \\
+      --p-rmax 0 --lr 2e-3 --val-cutoffs 4 5 --out runs/distill_anchored
   # a fixed-cutoff pyg-fcl model as teacher, a new reference FCL-MACE as student
   pyg-fcl distill --teacher runs/scl5/best.pt --data train.xyz --val val.xyz \\
       --student reference --model-kwargs '{"num_channels": 16}' --r-min 2.5 --out runs/d
@@ -65,7 +70,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g = p.add_argument_group("teacher and student")
     g.add_argument("--teacher", required=True, help="7net-0 | pyg-fcl checkpoint (at its r_max)")
     g.add_argument("--student", default="copy", help="copy | reference | module:callable | CKPT.pt")
-    g.add_argument("--model-kwargs", default="{}", help="JSON keyword arguments of a new student")
+    g.add_argument(
+        "--model-kwargs",
+        default="{}",
+        help="JSON keyword arguments of a new student; with copy: constructor arguments to change",
+    )
     g.add_argument("--edge-rule", default=None, help="edge rule of a new student (default mean)")
     g.add_argument("--teacher-batch-size", type=int, default=8, help="structures per teacher pass")
     g.add_argument("--resume", help="continue the run saved in this last.pt/best.pt")
@@ -99,6 +108,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--scheduler", default="cosine", help="cosine | plateau | constant")
     g.add_argument("--warmup-steps", type=int, default=0)
     g.add_argument("--ema-decay", type=float, default=0.99, help="EMA decay (0: off)")
+    g.add_argument("--lr-scale", help=LR_SCALE_HELP)
     g.add_argument("--loss", default="mse", help="mse | huber | l1")
     g.add_argument("--energy-weight", type=float, default=1.0)
     g.add_argument("--forces-weight", type=float, default=10.0)
@@ -120,14 +130,23 @@ def build_student(args, teacher, train, val):
     from ..train import average_num_neighbors, dataset_elements
     from ._factory import load_factory
 
+    kwargs = model_kwargs(args.model_kwargs)
     if args.student == "copy":
-        return copy.deepcopy(teacher).train(), True
+        if not kwargs:
+            return copy.deepcopy(teacher).train(), True
+        # the teacher's architecture with some constructor arguments changed, its weights
+        config = {**teacher.config(), **kwargs}
+        try:
+            student = type(teacher)(**config)
+        except TypeError as err:
+            raise ValueError(
+                f"--model-kwargs {args.model_kwargs!r} do not fit {type(teacher).__name__}: {err}"
+            ) from None
+        student.load_state_dict(teacher.state_dict())
+        return student.to(next(teacher.parameters()).device).train(), True
     if args.student.endswith((".pt", ".pth")) or Path(args.student).is_file():
         model = load_model(args.student)
         return model.train(), "train_config" in getattr(model, "checkpoint_meta", {})
-    kwargs = json.loads(args.model_kwargs)
-    if not isinstance(kwargs, dict):
-        raise ValueError(f"--model-kwargs must be a JSON object, got {args.model_kwargs!r}")
     spec = REFERENCE if args.student == "reference" else args.student
     factory = load_factory(spec)
     r_max = args.r_max or teacher.r_max
@@ -186,6 +205,7 @@ def run(args) -> int:
         scheduler=args.scheduler,
         warmup_steps=args.warmup_steps,
         ema_decay=args.ema_decay or None,
+        lr_scale=lr_scale(args.lr_scale),
         loss=args.loss,
         energy_weight=args.energy_weight,
         forces_weight=args.forces_weight,

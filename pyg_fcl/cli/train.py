@@ -31,8 +31,10 @@ from ._data_args import add_data_args, read_kwargs
 from ._errors import EXIT_INTERRUPTED
 from ._factory import DEFAULT_FACTORY, load_factory
 from ._train_checks import (
+    LR_SCALE_HELP,
     apply_resume_settings,
     check_new_run_args,
+    lr_scale,
     model_kwargs,
     resume_command,
 )
@@ -123,6 +125,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--warmup-steps", type=nonnegative_int, default=0)
     g.add_argument("--grad-clip", type=float, default=10.0, help="max grad norm (<= 0: off)")
     g.add_argument("--ema-decay", type=nonnegative_float, default=0.99, help="EMA decay (0: off)")
+    g.add_argument("--lr-scale", help=LR_SCALE_HELP)
     g.add_argument("--loss", default="mse", help="mse | huber | l1")
     g.add_argument("--energy-weight", type=nonnegative_float, default=1.0)
     g.add_argument("--forces-weight", type=nonnegative_float, default=10.0)
@@ -236,6 +239,7 @@ def run(args) -> int:
         warmup_steps=args.warmup_steps,
         grad_clip=args.grad_clip if args.grad_clip > 0 else None,
         ema_decay=args.ema_decay or None,
+        lr_scale=lr_scale(args.lr_scale),
         loss=args.loss,
         energy_weight=args.energy_weight,
         forces_weight=args.forces_weight,

@@ -33,7 +33,7 @@ from .._atomic import atomic_write_text
 __all__ = ["enable_config_file", "load_config_file", "resolved_config", "save_resolved_config"]
 
 #: options whose value is a JSON object on the command line and a mapping in a file
-_MAPPING_OPTIONS = ("model_kwargs",)
+_MAPPING_OPTIONS = ("model_kwargs", "lr_scale")
 #: namespace entries that are not options
 _NOT_OPTIONS = ("config", "run", "command", "help")
 

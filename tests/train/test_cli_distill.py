@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from ase.io import read
 from train_helpers import MOLCRYS, toy_model
 
@@ -107,3 +108,24 @@ def test_distill_cli_copy_and_new_student(teacher_and_snapshots, tmp_path, capsy
     bad = ["distill", "--teacher", str(tmp_path / "missing.pt"), "--data", str(snapshots)]
     assert main([*bad, "--r-min", "3", "--out", str(tmp_path / "x")]) == 1
     assert "missing.pt" in capsys.readouterr().err
+
+
+def test_distill_cli_copy_with_changed_kwargs_and_lr_scale(teacher_and_snapshots, tmp_path, capsys):
+    """``--student copy --model-kwargs`` rebuilds the teacher's class with changed arguments and
+    the teacher's weights; ``--lr-scale`` freezes a prefix (saved in the run's config)."""
+    teacher_path, snapshots = teacher_and_snapshots
+    args = ["distill", "--teacher", str(teacher_path), "--data", str(snapshots), "--r-min", "3"]
+    args += ["--max-steps", "2", "--batch-size", "2", "--no-progress", "--device", "cpu"]
+    args += ["--model-kwargs", '{"edge_rule": "max"}', "--lr-scale", '{"mlp.0.": 0}']
+    assert main([*args, "--out", str(tmp_path / "d")]) == 0
+    student, teacher = load_model(tmp_path / "d" / "last.pt"), load_model(teacher_path)
+    assert student.edge_rule == "max" and teacher.edge_rule == "mean"
+    assert student.checkpoint_meta["train_config"]["lr_scale"] == {"mlp.0.": 0.0}
+    same = {n for n, v in student.state_dict().items() if torch.equal(v, teacher.state_dict()[n])}
+    assert {"mlp.0.weight", "mlp.0.bias"} <= same and "mlp.2.weight" not in same
+    bad = [*args[:-4], "--model-kwargs", '{"no_such_argument": 1}']
+    assert main([*bad, "--out", str(tmp_path / "e")]) == 1
+    assert "do not fit ToyPairModel" in capsys.readouterr().err
+    bad = [*args[:-2], "--lr-scale", '["mlp.0."]']
+    assert main([*bad, "--out", str(tmp_path / "f")]) == 1
+    assert "--lr-scale must be a JSON object" in capsys.readouterr().err
