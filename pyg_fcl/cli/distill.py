@@ -240,4 +240,5 @@ def run(args) -> int:
                 f"{1000 * m['energy_rmse']:.1f} meV/atom, force RMSE "
                 f"{1000 * m['forces_rmse']:.1f} meV/Å, {m['pairs_per_atom']:.1f} pairs/atom"
             )
+    trainer.ctx.close()  # every rank waits for rank 0's last writes
     return 0

@@ -279,4 +279,5 @@ def run(args) -> int:
                     f"force RMSE {1000 * m['forces_rmse']:.1f} meV/Å, "
                     f"{m['pairs_per_atom']:.1f} pairs/atom"
                 )
+    trainer.ctx.close()  # every rank waits for rank 0's last writes
     return 0

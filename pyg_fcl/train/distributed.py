@@ -7,12 +7,18 @@ sets ``SLURM_PROCID``, ``SLURM_STEP_NUM_TASKS``, ``SLURM_LOCALID`` and the node 
 (``nccl`` on CUDA, ``gloo`` on CPU). A process group created beforehand (e.g. by
 ``torch.multiprocessing.spawn``) is reused.
 Rank 0 writes checkpoints and logs; every rank trains on its share of each global batch.
+
+Collectives and the rendezvous time out after ``PYG_FCL_DIST_TIMEOUT`` seconds (default 1800,
+torch's own default): a rank that died or hangs then ends the others with an error instead of
+leaving them waiting. :meth:`DistributedContext.close` ends a run cleanly: every rank waits for
+the others (rank 0 may still be writing files) before the process group goes.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -32,12 +38,15 @@ class DistributedContext:
         world_size (int): number of processes.
         local_rank (int): rank on this node (selects the GPU).
         device (torch.device): this process's device.
+        owns_group (bool): :func:`init_distributed` created the process group (one created
+            beforehand is left to its creator by :meth:`close`).
     """
 
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    owns_group: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -56,6 +65,26 @@ class DistributedContext:
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
+
+    def close(self) -> None:
+        """Wait for every rank, then destroy the process group if this context created it
+        (no-op in a single process)."""
+        if self.enabled and dist.is_initialized():
+            dist.barrier()
+            if self.owns_group:
+                dist.destroy_process_group()
+
+
+def collective_timeout() -> timedelta:
+    """``PYG_FCL_DIST_TIMEOUT`` (seconds, > 0; default 1800) as a ``timedelta``."""
+    text = os.environ.get("PYG_FCL_DIST_TIMEOUT", "1800")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ValueError(f"PYG_FCL_DIST_TIMEOUT must be a number of seconds > 0, got {text!r}")
+    return timedelta(seconds=seconds)
 
 
 def init_distributed(device: str | torch.device = "auto") -> DistributedContext:
@@ -86,5 +115,7 @@ def init_distributed(device: str | torch.device = "auto") -> DistributedContext:
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group(backend=backend, rank=rank, world_size=world)
-    return DistributedContext(rank, world, local, dev)
+        dist.init_process_group(
+            backend=backend, rank=rank, world_size=world, timeout=collective_timeout()
+        )
+    return DistributedContext(rank, world, local, dev, owns_group=world > 1)

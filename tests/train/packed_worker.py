@@ -11,6 +11,7 @@ during ``fit`` to ``OUT/reads_<rank>.json``. Rank 0 writes the final raw paramet
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import sys
 from collections.abc import Sequence
@@ -46,6 +47,8 @@ def split(data):
 
 
 def main() -> None:
+    # a hung rank prints every thread's stack and exits, so a failing test shows where it hung
+    faulthandler.dump_traceback_later(100, exit=True)
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--data", required=True)
@@ -73,8 +76,7 @@ def main() -> None:
             {k: v.detach().clone() for k, v in trainer.model.state_dict().items()},
             Path(args.out) / "params.pt",
         )
-    if trainer.ctx.enabled:
-        torch.distributed.destroy_process_group()
+    trainer.ctx.close()  # every rank waits for rank 0's writes, then the group goes
 
 
 if __name__ == "__main__":

@@ -94,3 +94,18 @@ def test_bad_srun_environment_is_named():
     del env["SLURM_STEP_NODELIST"], env["SLURM_JOB_NODELIST"]
     with pytest.raises(ValueError, match="MASTER_ADDR"):
         launch_info(env)
+
+
+def test_collective_timeout_from_the_environment(monkeypatch):
+    from datetime import timedelta
+
+    from pyg_fcl.train.distributed import collective_timeout
+
+    monkeypatch.delenv("PYG_FCL_DIST_TIMEOUT", raising=False)
+    assert collective_timeout() == timedelta(seconds=1800)
+    monkeypatch.setenv("PYG_FCL_DIST_TIMEOUT", "90")
+    assert collective_timeout() == timedelta(seconds=90)
+    for bad in ("0", "-5", "soon"):
+        monkeypatch.setenv("PYG_FCL_DIST_TIMEOUT", bad)
+        with pytest.raises(ValueError, match=f"PYG_FCL_DIST_TIMEOUT .* got '{bad}'"):
+            collective_timeout()

@@ -56,9 +56,7 @@ def test_groups_get_scaled_rates_and_the_longest_prefix_wins():
 
 
 def test_bad_lr_scale_is_named():
-    with pytest.raises(
-        ValueError, match=r"\['mpl.'\] match no trainable parameter"
-    ):
+    with pytest.raises(ValueError, match=r"\['mpl.'\] match no trainable parameter"):
         scaled_param_groups(toy_model(), 1e-3, {"mpl.": 0.0})
     with pytest.raises(ValueError, match="nothing left to train"):
         scaled_param_groups(toy_model(), 1e-3, {"": 0.0})

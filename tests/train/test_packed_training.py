@@ -76,6 +76,7 @@ def _clean_env() -> dict:
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         env.pop(key, None)
     env["OMP_NUM_THREADS"] = "1"
+    env["PYG_FCL_DIST_TIMEOUT"] = "60"  # a lost rank fails the run in a minute, not 30
     return env
 
 
@@ -118,7 +119,7 @@ def test_packed_ddp_torchrun_equals_in_memory(files, tmp_path, in_memory_params)
         "--log-reads",
     ]
     proc = subprocess.run(cmd, env=_clean_env(), capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     _check_ddp_result(out, in_memory_params)
 
 
@@ -126,7 +127,7 @@ def test_packed_ddp_under_faked_srun_equals_in_memory(files, tmp_path, in_memory
     """Two plain processes with only SLURM's variables (as srun sets them), no torchrun."""
     out = tmp_path / "srun"
     port = _free_port()
-    procs = []
+    procs, logs = [], []
     for rank in (0, 1):
         env = _clean_env()
         env.update(
@@ -139,14 +140,19 @@ def test_packed_ddp_under_faked_srun_equals_in_memory(files, tmp_path, in_memory
             MASTER_PORT=str(port),
         )
         cmd = [sys.executable, str(WORKER), str(out), "--data", str(files["h5"]), "--log-reads"]
-        procs.append(subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True))
-    for proc in procs:
-        try:
-            _, err = proc.communicate(timeout=180)
-        finally:
+        # output to files, not pipes: a rank blocked on a full pipe that nobody reads would
+        # hang the other rank in its next collective
+        logs.append(tmp_path / f"rank{rank}.log")
+        with open(logs[-1], "w") as log:
+            procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
+    try:
+        codes = [proc.wait(timeout=180) for proc in procs]
+    finally:
+        for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-        assert proc.returncode == 0, err[-3000:]
+    report = "\n".join(f"--- rank {r} ---\n{logs[r].read_text()[-3000:]}" for r in (0, 1))
+    assert codes == [0, 0], report
     _check_ddp_result(out, in_memory_params)
 
 

@@ -7,6 +7,7 @@ Rank 0 writes the final raw parameters to ``OUT/params.pt``.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import sys
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def config(out_dir, **kwargs) -> TrainConfig:
 
 
 def main() -> None:
+    # a hung rank prints every thread's stack and exits, so a failing test shows where it hung
+    faulthandler.dump_traceback_later(100, exit=True)
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--epochs", type=int, default=2)
@@ -53,8 +56,7 @@ def main() -> None:
             {k: v.detach().clone() for k, v in trainer.model.state_dict().items()},
             Path(args.out) / "params.pt",
         )
-    if trainer.ctx.enabled:
-        torch.distributed.destroy_process_group()
+    trainer.ctx.close()  # every rank waits for rank 0's writes, then the group goes
 
 
 if __name__ == "__main__":
