@@ -27,6 +27,10 @@ _NAMES = {
     "LaunchInfo": ".launch",
     "launch_info": ".launch",
     "MetricLoggers": ".loggers",
+    "load_teacher": ".teacher",
+    "teacher_predictions": ".teacher",
+    "cached_teacher_predictions": ".teacher",
+    "with_teacher_labels": ".teacher",
     "load_config_file": ".config_file",
     "save_resolved_config": ".config_file",
 }
