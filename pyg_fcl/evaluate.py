@@ -25,7 +25,7 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 
 from .device import resolve_device  # noqa: F401  (re-exported; it lived here)
-from .graph import CutoffsLike, resolve_cutoffs
+from .graph import CutoffsLike, RMaxGraph, resolve_cutoffs
 from .transforms import FlexibleRadiusGraph
 
 __all__ = [
@@ -179,6 +179,7 @@ def accumulate_errors(
     dev = resolve_device(device)
     r_max = float(model.r_max)
     graph = getattr(model, "graph", None) or FlexibleRadiusGraph(r_max, model.edge_rule)
+    backend = getattr(graph, "backend", "auto")
     if compute_stress is None:
         compute_stress = any(
             bool(d.has_stress.reshape(-1)[0]) for d in structures if "has_stress" in d
@@ -195,18 +196,21 @@ def accumulate_errors(
                 data.cutoff = cut.to(data.pos.dtype)
                 items.append(data)
             batch = Batch.from_data_list(items).to(dev)
-            _accumulate_batch(model, graph, batch, compute_stress, group_by, sums)
+            _accumulate_batch(model, (r_max, backend), batch, compute_stress, group_by, sums)
     finally:
         model.train(was_training)
     return sums
 
 
 def _accumulate_batch(
-    model, graph, batch: Batch, compute_stress: bool, group_by: str, sums: dict
+    model, search: tuple, batch: Batch, compute_stress: bool, group_by: str, sums: dict
 ) -> None:
     num_graphs = batch.num_graphs
-    # the graph searches (and caches for the model) when the batch has no r_max graph yet
-    num_edges = torch.bincount(batch.batch[graph(batch).edge_index[1]], minlength=num_graphs).cpu()
+    # the r_max graph is searched (and cached on the batch for the model) if not there yet; the
+    # pairs the model will keep are counted from it, without pruning the batch a second time
+    rmax = RMaxGraph.ensure(batch, *search)
+    centres = rmax.edge_index[1][rmax.kept(batch.cutoff, model.edge_rule)]
+    num_edges = torch.bincount(batch.batch[centres], minlength=num_graphs).cpu()
     out = inference(model, batch, compute_stress)
     energy = out["energy"].detach().double().cpu()
     forces = out["forces"].detach().double().cpu()

@@ -202,10 +202,14 @@ class RMaxGraph:
         """``[E_max]`` edge cutoffs of every listed pair, differentiable in ``cutoff`` ``[N]``."""
         return compute_edge_cutoff(cutoff, self.edge_index, edge_rule)
 
+    def kept(self, cutoff: Tensor, edge_rule: str) -> Tensor:
+        """``[E_max]`` bool: the pairs the cutoffs ``[N]`` keep (``r < edge_cutoff``), the same
+        pairs :meth:`prune` returns, without building the pruned graph."""
+        return self.edge_length < self.edge_cutoff(cutoff.detach(), edge_rule)
+
     def num_kept(self, cutoff: Tensor, edge_rule: str) -> int:
         """How many pairs the cutoffs ``[N]`` keep (``r < edge_cutoff``)."""
-        edge_cutoff = self.edge_cutoff(cutoff.detach(), edge_rule)
-        return int((self.edge_length < edge_cutoff).sum())
+        return int(self.kept(cutoff, edge_rule).sum())
 
     def prune(self, cutoff: Tensor, edge_rule: str) -> PrunedGraph:
         """The edges with ``r_ij < edge_cutoff_ij`` under ``edge_rule`` (exactly those of the
