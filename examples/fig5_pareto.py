@@ -31,7 +31,7 @@ from ase.data import chemical_symbols
 
 from pyg_fcl import evaluate, load_model, read_structures
 from pyg_fcl.cost import DifferentiableCostModel
-from pyg_fcl.optim import CutoffOptimizer
+from pyg_fcl.optim import CutoffOptimizer, ParetoFront
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", help="also scan this model's global cutoffs (7net-0 | CKPT)")
     parser.add_argument("--scan", type=float, nargs="+", help="global cutoffs (default: 6 steps)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument(
+        "--recompute",
+        action="store_true",
+        help="optimize again even where OUT/front_SUBSET.json exists (default: read it back, so "
+        "subsets can be run one command at a time, with their own --epochs / --max-frames)",
+    )
     parser.add_argument("--out", default="out/fig5")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -86,20 +92,30 @@ def main(argv: list[str] | None = None) -> int:
         calibrate_on = [ref for _, ref in pairs[0::2]][: args.max_frames]
         evaluate_on = [ref for _, ref in pairs[1::2]][: args.max_frames]
         evaluate_dft = [d for d, _ in pairs[1::2]][: args.max_frames]
-        print(f"== {name}: optimize on {len(calibrate_on)} frames, evaluate on {len(evaluate_on)}")
-        optimizer = CutoffOptimizer(
-            model,
-            calibrate_on,
-            per="element",
-            cost=DifferentiableCostModel(model.r_max, model.edge_rule, kind=args.cost),
-            epochs=args.epochs,
-            lr=args.lr,
-            batch_size=4,
-            progress=print,
-        )
-        front = optimizer.pareto(args.lambdas, evaluate_on, global_cutoffs=scan)
-        front.settings.update(label=f"optimized ({args.cost})", subset=name)
-        front.save(out / f"front_{name}.json")
+        saved = out / f"front_{name}.json"
+        if saved.is_file() and not args.recompute:  # a long study can be run subset by subset
+            front = ParetoFront.load(saved)
+            print(f"== {name}: front read back from {saved} ({front.settings})")
+        else:
+            print(
+                f"== {name}: optimize on {len(calibrate_on)} frames, evaluate on {len(evaluate_on)}"
+            )
+            optimizer = CutoffOptimizer(
+                model,
+                calibrate_on,
+                per="element",
+                cost=DifferentiableCostModel(model.r_max, model.edge_rule, kind=args.cost),
+                epochs=args.epochs,
+                lr=args.lr,
+                batch_size=4,
+                progress=print,
+            )
+            front = optimizer.pareto(args.lambdas, evaluate_on, global_cutoffs=scan)
+            front.settings.update(
+                label=f"optimized ({args.cost})", subset=name, epochs=args.epochs, lr=args.lr,
+                calibration_frames=len(calibrate_on), evaluation_frames=len(evaluate_on),
+            )  # fmt: skip
+            front.save(saved)
         print(front.table())
         fronts[name] = front
         row = {
@@ -140,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": args.model, "teacher": args.teacher, "baseline": args.baseline,
         "data": args.data, "lambdas": args.lambdas, "cost": args.cost, "epochs": args.epochs,
         "lr": args.lr, "max_frames": args.max_frames, "scan": scan,
+        "per_subset": {n: fronts[n].settings for n in fronts},
     }  # fmt: skip
     (out / "fig5.json").write_text(json.dumps(results, indent=2))
     plot(results, out / "fig5_pareto.png", teacher=args.teacher, baseline=args.baseline)

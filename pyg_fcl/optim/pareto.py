@@ -137,10 +137,11 @@ class ParetoFront:
         ]
 
         def row(name: str, p: float, f: float) -> str:
-            return (
-                f"{name:>16} {p:10.1f} {100 * (1 - p / base_p):8.1f}% {f:9.4f} "
-                f"{100 * (f / base_f - 1):+7.2f}%"
-            )
+            # relative columns need a non-zero base: a label-free front against the model's own
+            # r_max predictions has zero error there, a structure of isolated atoms zero pairs
+            reduction = f"{100 * (1 - p / base_p):8.1f}%" if base_p > 0 else f"{'n/a':>9}"
+            increase = f"{100 * (f / base_f - 1):+7.2f}%" if base_f > 0 else f"{'n/a':>8}"
+            return f"{name:>16} {p:10.1f} {reduction} {f:9.4f} {increase}"
 
         lines.append(row("r_max", base_p, base_f))
         for s in self.global_scan:

@@ -185,3 +185,17 @@ def test_set_values_round_trip_and_warm_started_sweep_is_never_worse(model, stru
     assert objective(second.values, 1e-3) <= objective(first.values, 1e-3) + 1e-12
     front = opt.pareto([3e-2, 1e-3])
     assert front.settings["warm_start"] and not front.points[0].spec.meta["warm_start"]
+
+
+def test_front_table_with_zero_error_at_r_max():
+    """Label-free against the model's own r_max predictions the r_max error is exactly 0: the
+    relative column says n/a instead of dividing by zero."""
+    from pyg_fcl.optim.pareto import ParetoFront
+
+    front = ParetoFront(
+        points=[],
+        rmax={"pairs_per_atom": 40.0, "forces_rmse": 0.0},
+        global_scan=[{"cutoff": 4.0, "pairs_per_atom": 20.0, "forces_rmse": 0.3}],
+    )
+    lines = front.table().splitlines()
+    assert lines[1].split()[-1] == "n/a" and "50.0%" in lines[2] and lines[2].endswith("n/a")

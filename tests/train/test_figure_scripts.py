@@ -128,3 +128,9 @@ def test_fig5_label_free_against_a_teacher_and_dft(tmp_path):
     got = {s["cutoff"]: s for s in row["global_scan"]}[3.5]["forces_rmse_vs_dft"]
     assert got == pytest.approx(want, rel=1e-6)
     assert at_rmax["forces_rmse_vs_dft"] > 0.1  # the toy teacher is far from DFT
+    # run again into the same folder: the front is read back, not optimized again
+    (out / "fig5.json").unlink()
+    assert _load("fig5_pareto").main(args) == 0
+    again = json.loads((out / "fig5.json").read_text())
+    assert again["MC3D-random"]["points"] == row["points"]
+    assert again["settings"]["per_subset"]["MC3D-random"]["epochs"] == 1
