@@ -112,3 +112,29 @@ def test_train_then_evaluate(tmp_path, capsys):
         == 1
     )
     assert "r_max" in capsys.readouterr().err
+
+
+def test_train_lr_scale_freezes_a_prefix_and_is_saved(tmp_path, monkeypatch):
+    """``--lr-scale '{"embed.": 0}'`` keeps the embedding at its initial values (EMA included);
+    the option is in the run's config.yaml, so ``--config`` repeats it."""
+    import yaml
+
+    import pyg_fcl.train.data as tdata
+
+    real = tdata.read_structures
+    monkeypatch.setattr(tdata, "read_structures", lambda p, **kw: real(p, index="::20", **kw))
+    torch.manual_seed(0)
+    args = ["train", "--train", str(MOLCRYS / "07_co2.xyz"), "--val-fraction", "0.5"]
+    args += ["--model-factory", "fcl_toy:ToyPairModel", "--model-kwargs", '{"hidden": 8}']
+    args += ["--r-min", "3", "--r-max", "4.5", "--epochs", "1", "--max-steps", "2"]
+    args += ["--lr-scale", '{"embed.": 0}', "--no-progress", "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    model = load_model(tmp_path / "run" / "last.pt")
+    torch.manual_seed(0)
+    from fcl_toy import ToyPairModel
+
+    fresh = ToyPairModel(r_max=4.5, r_min=3.0, elements=model.elements, hidden=8)
+    assert torch.equal(model.embed.weight, fresh.embed.weight)
+    assert not torch.equal(model.mlp[0].weight, fresh.mlp[0].weight)
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["lr_scale"] == {"embed.": 0}
