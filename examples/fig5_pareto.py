@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             front = optimizer.pareto(args.lambdas, evaluate_on, global_cutoffs=scan)
             front.settings.update(
                 label=f"optimized ({args.cost})", subset=name, epochs=args.epochs, lr=args.lr,
+                lambdas=list(args.lambdas), cost=args.cost,
                 calibration_frames=len(calibrate_on), evaluation_frames=len(evaluate_on),
             )  # fmt: skip
             front.save(saved)
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         (out / "fig5.json").write_text(json.dumps(results, indent=2))
     results["settings"] = {
         "model": args.model, "teacher": args.teacher, "baseline": args.baseline,
-        "data": args.data, "lambdas": args.lambdas, "cost": args.cost, "epochs": args.epochs,
+        "data": args.data, "lambdas_requested": args.lambdas, "cost": args.cost,
+        "epochs_requested": args.epochs,
         "lr": args.lr, "max_frames": args.max_frames, "scan": scan,
         "per_subset": {n: fronts[n].settings for n in fronts},
     }  # fmt: skip
