@@ -204,13 +204,13 @@ def plot(results: dict, path: Path, teacher: str | None = None, baseline: str | 
             scan = sorted(row["global_scan"], key=lambda s: s["pairs_per_atom"])
             ax.plot(
                 [s["pairs_per_atom"] for s in scan], [s[scan_key] for s in scan], "s--",
-                color="gray", label="global cutoffs",
+                color="gray", label="this model, global cutoffs",
             )  # fmt: skip
             if row.get("baseline"):
                 base = sorted(row["baseline"], key=lambda s: s["pairs_per_atom"])
                 ax.plot(
                     [s["pairs_per_atom"] for s in base], [s[scan_key] for s in base], "^:",
-                    color="tab:red", label=f"{baseline} (global)",
+                    color="tab:red", label=f"baseline {baseline}, global cutoffs",
                 )  # fmt: skip
             pts = sorted(row["points"], key=lambda p: p["pairs_per_atom"])
             ax.plot(
