@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         if saved.is_file() and not args.recompute:  # a long study can be run subset by subset
             front = ParetoFront.load(saved)
             print(f"== {name}: front read back from {saved} ({front.settings})")
+            # score the settings on the frames the front was evaluated on (its own --max-frames)
+            n = int(front.settings.get("evaluation_frames", len(evaluate_on)))
+            evaluate_on, evaluate_dft = evaluate_on[:n], evaluate_dft[:n]
         else:
             print(
                 f"== {name}: optimize on {len(calibrate_on)} frames, evaluate on {len(evaluate_on)}"
