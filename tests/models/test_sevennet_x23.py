@@ -26,7 +26,8 @@ def test_shipped_fine_tuned_sevennet_on_held_out_naphthalene():
     meta = model.checkpoint_meta
     assert meta["held_out_systems"] == ["13_naphthalene"]
     assert [s["steps"] for s in meta["stages"]] == [301, 1204]
-    data = read_structures(ROOT / "data" / "molcrys_x23" / "13_naphthalene.xyz", index="30")[0]  # a crystal frame
+    naphthalene = ROOT / "data" / "molcrys_x23" / "13_naphthalene.xyz"
+    data = read_structures(naphthalene, index="30")[0]  # a crystal frame (36 atoms)
     for cutoff in (5.0, 3.5):
         data.cutoff = torch.full((data.num_nodes,), cutoff)
         rmse = float((model(data)["forces"] - data.forces).square().mean().sqrt())
