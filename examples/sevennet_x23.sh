@@ -72,7 +72,7 @@ done
 #    the other, twice: 5 Å, the best global cutoff of the scan (3.5 Å here), per-element cutoffs
 for round in 1 2; do
   for s in "5:--cutoff 5" "g:--cutoff ${BEST_GLOBAL:-3.5}" \
-           "el:--cutoffs $EVAL/front_element.json --lambda ${LAMBDA:-1e-3}"; do
+           "el:--cutoffs $EVAL/front_element.json --lambda ${LAMBDA:-3e-3}"; do
     name=${s%%:*}; args=${s#*:}
     pyg-fcl md --model "$FT" --structure "$EVAL/nap_eval.xyz" --supercell 2 2 2 --steps 10 \
         --warmup 2 --threads 1 $args --json "$EVAL/md_222_${name}_r$round.json"
