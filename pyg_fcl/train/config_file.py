@@ -74,6 +74,8 @@ def _convert(action: argparse.Action, key: str, value: Any, source: str) -> Any:
     """A file value checked and converted as the option would convert a command-line string."""
     where = f"config file {source!r}, key {key!r}"
     if key in _MAPPING_OPTIONS:
+        if value is None and action.default is None:  # e.g. lr_scale: null (not given)
+            return None
         if not isinstance(value, dict):
             raise ValueError(f"{where}: expected a mapping, got {value!r}")
         return json.dumps(value)
