@@ -26,7 +26,6 @@ from torch_geometric.data import Batch, Data
 
 from .device import resolve_device  # noqa: F401  (re-exported; it lived here)
 from .graph import CutoffsLike, RMaxGraph, resolve_cutoffs
-from .transforms import FlexibleRadiusGraph
 
 __all__ = [
     "evaluate",
@@ -178,8 +177,7 @@ def accumulate_errors(
         raise ValueError(f"group_by={group_by!r} is not a field of the structures (have {fields})")
     dev = resolve_device(device)
     r_max = float(model.r_max)
-    graph = getattr(model, "graph", None) or FlexibleRadiusGraph(r_max, model.edge_rule)
-    backend = getattr(graph, "backend", "auto")
+    backend = getattr(getattr(model, "graph", None), "backend", "auto")  # the model's search
     if compute_stress is None:
         compute_stress = any(
             bool(d.has_stress.reshape(-1)[0]) for d in structures if "has_stress" in d

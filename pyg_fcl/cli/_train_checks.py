@@ -33,9 +33,7 @@ _RUNTIME = {"out_dir", "init_from", "device", "teacher"}
 
 def model_kwargs(text: str, option: str = "--model-kwargs") -> dict:
     """A JSON-object option (``--model-kwargs``, ``--lr-scale``) as a dict, with an error
-    naming the option."""
-    if isinstance(text, dict):  # from a config file
-        return dict(text)
+    naming the option (a config file's mapping arrives here as JSON text too)."""
     try:
         kwargs = json.loads(text)
     except json.JSONDecodeError as err:

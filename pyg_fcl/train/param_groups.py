@@ -15,28 +15,25 @@ def scaled_param_groups(
 
     A factor of 0 freezes the parameters instead: ``requires_grad`` is switched off and they are
     left out of the optimizer (no gradient is computed for them, and the EMA does not track
-    them). The first group is always the unscaled one (the learning rate the logs report).
+    them). The unscaled group, when there is one, comes first (the learning rate the logs
+    report). Nothing is frozen when the settings are refused.
 
     Raises:
         ValueError: a prefix that matches no parameter (a typo would otherwise silently train
             everything at full rate), or nothing left to train.
     """
     lr_scale = dict(lr_scale or {})
+    factors = {}  # trainable parameter -> its factor
     matched = dict.fromkeys(lr_scale, 0)
-    by_factor: dict[float, list] = {1.0: []}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         prefixes = [p for p in lr_scale if name.startswith(p)]
-        factor = 1.0
+        factors[param] = 1.0
         if prefixes:
             best = max(prefixes, key=len)
             matched[best] += 1
-            factor = lr_scale[best]
-        if factor == 0.0:
-            param.requires_grad_(False)
-            continue
-        by_factor.setdefault(factor, []).append(param)
+            factors[param] = lr_scale[best]
     unused = [p for p, n in matched.items() if n == 0]
     if unused:
         names = sorted({n.split(".")[0] + "." for n, _ in model.named_parameters()})
@@ -44,11 +41,16 @@ def scaled_param_groups(
             f"lr_scale prefixes {unused} match no trainable parameter of "
             f"{type(model).__name__} (its top-level names: {names})"
         )
-    groups = [
+    by_factor: dict[float, list] = {1.0: []}
+    for param, factor in factors.items():
+        by_factor.setdefault(factor, []).append(param)
+    frozen = by_factor.pop(0.0, [])
+    if not any(by_factor.values()):
+        raise ValueError("lr_scale freezes every parameter: nothing left to train")
+    for param in frozen:
+        param.requires_grad_(False)
+    return [
         {"params": params, "lr": lr * factor, "lr_scale": factor}
         for factor, params in by_factor.items()
         if params
     ]
-    if not groups:
-        raise ValueError("lr_scale freezes every parameter: nothing left to train")
-    return groups

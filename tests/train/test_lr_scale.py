@@ -58,8 +58,12 @@ def test_groups_get_scaled_rates_and_the_longest_prefix_wins():
 def test_bad_lr_scale_is_named():
     with pytest.raises(ValueError, match=r"\['mpl.'\] match no trainable parameter"):
         scaled_param_groups(toy_model(), 1e-3, {"mpl.": 0.0})
+    model = toy_model()
     with pytest.raises(ValueError, match="nothing left to train"):
-        scaled_param_groups(toy_model(), 1e-3, {"": 0.0})
+        scaled_param_groups(model, 1e-3, {"": 0.0})
+    with pytest.raises(ValueError, match="match no trainable parameter"):
+        scaled_param_groups(model, 1e-3, {"mlp.": 0.0, "mpl.": 0.5})
+    assert all(p.requires_grad for p in model.parameters())  # refused settings freeze nothing
     with pytest.raises(ValueError, match=r"lr_scale\['mlp.'\] must be finite and >= 0"):
         TrainConfig(lr_scale={"mlp.": -1})
     with pytest.raises(ValueError, match="must be a"):
